@@ -1,0 +1,51 @@
+"""``scrapy crawl``, as Scrapy's, plus:
+
+- spider arguments are checked before the crawl starts: a problem is one
+  sentence on stderr and exit status 2, not a traceback;
+- the exit status tells the run's outcome, for cron, Scrapyd and CI users:
+  0 when the spider finished and no record failed, 1 otherwise (the failures
+  are in the run's failures file and in the ``failures/*`` stats).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from scrapy.commands import crawl
+from scrapy.exceptions import UsageError
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def exit_status(stats: dict[str, Any]) -> int:
+    """0 for a clean run, 1 for a run that stopped early or lost records."""
+    if stats.get("finish_reason") != "finished":
+        return 1
+    return 1 if stats.get("failures/count", 0) else 0
+
+
+class Command(crawl.Command):
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) != 1:
+            super().run(args, opts)
+            return
+        assert self.crawler_process is not None
+        try:
+            spidercls = self.crawler_process.spider_loader.load(args[0])
+        except KeyError:
+            raise UsageError(f"Spider not found: {args[0]}", print_help=False) from None
+        check = getattr(spidercls, "check_arguments", None)
+        problem = check(opts.spargs, self.settings) if check else None
+        if problem:
+            print(f"Error: {problem}", file=sys.stderr)
+            self.exitcode = 2
+            return
+        crawler = self._create_crawler(spidercls)
+        self.crawler_process.crawl(crawler, **opts.spargs)
+        self.crawler_process.start()
+        if self.crawler_process.bootstrap_failed:
+            self.exitcode = 1
+        elif crawler.stats is not None:
+            self.exitcode = exit_status(crawler.stats.get_stats())

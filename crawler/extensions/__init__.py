@@ -1,0 +1,1 @@
+"""Extensions: the failures file, and run-level services."""

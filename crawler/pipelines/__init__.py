@@ -1,0 +1,1 @@
+"""Item pipelines: cleaning (priority 100s), validation (200s), storage (300s)."""

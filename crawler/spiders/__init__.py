@@ -1,0 +1,1 @@
+"""The spiders: brands, products, comments (and, later, the dashboard)."""

@@ -1,0 +1,154 @@
+"""``scrapy crawl comments``: the reviews of products, every page.
+
+Arguments (``-a``):
+- ``product_ids=ID,ID``, or
+- ``ids_file=PATH``: CSV with an ``id`` column, or JSON Lines with ``id`` (a
+  products feed, or a failures file).
+
+Page 1 of a product gives ``last_page``; the remaining pages are requested at
+once and Scrapy's concurrency settings pace them. Reviews arriving during the
+crawl push older ones to later pages. When a product's pages disagree on
+``paging.total`` (reviews arrived between them) and together hold fewer reviews
+than the latest total, its pages are read again (at most
+``COMMENTS_MAX_ROUNDS`` rounds in all) and reviews already seen are skipped,
+so none is missed and none is written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from crawler.args import parse_id_list, read_ids_file
+from crawler.exceptions import ExtractionError, SpiderArgumentError
+from crawler.extract import extract_comments, extract_paging
+from crawler.spiders.base import REVIEWS_PATH, MarketplaceSpider
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    import scrapy
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _ProductReviews:
+    """The reviews of one product while its pages are in flight."""
+
+    pending: int = 0
+    #: smallest and largest paging.total seen in this round of pages
+    low: int = -1
+    high: int = 0
+    rounds: int = 1
+    seen: set[int] = field(default_factory=set)
+
+
+class CommentsSpider(MarketplaceSpider):
+    name = "comments"
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> CommentsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.product_ids = cls.parse_arguments(kwargs, crawler.settings)["product_ids"]
+        spider.page_size = min(crawler.settings.getint("REVIEWS_PAGE_SIZE"), 20)
+        spider.max_rounds = crawler.settings.getint("COMMENTS_MAX_ROUNDS")
+        spider.in_flight: dict[int, _ProductReviews] = {}
+        return spider
+
+    @classmethod
+    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
+        if kwargs.get("ids_file") and kwargs.get("product_ids"):
+            raise SpiderArgumentError("Pass either product_ids or ids_file, not both.")
+        if kwargs.get("ids_file"):
+            return {"product_ids": read_ids_file(kwargs["ids_file"], kind="reviews")}
+        ids = parse_id_list(kwargs.get("product_ids"), "product_ids")
+        if not ids:
+            raise SpiderArgumentError(
+                "No products given: pass -a product_ids=ID,ID or -a ids_file=PATH."
+            )
+        return {"product_ids": ids}
+
+    async def start(self) -> AsyncIterator[Any]:
+        for product_id in self.product_ids:
+            self.in_flight[product_id] = _ProductReviews(pending=1)
+            yield self.reviews_request(product_id, page=1)
+
+    def reviews_request(self, product_id: int, page: int, again: bool = False) -> scrapy.Request:
+        url = self.api_url(REVIEWS_PATH, product_id=product_id, page=page, limit=self.page_size)
+        return self.api_request(
+            url,
+            self.parse_reviews,
+            kind="reviews",
+            record_id=product_id,
+            cb_kwargs={"product_id": product_id, "page": page},
+            dont_filter=again,
+        )
+
+    def parse_reviews(self, response: Response, product_id: int, page: int) -> Iterator[Any]:
+        state = self.in_flight.get(product_id)
+        if state is None:  # resumed job: the product's bookkeeping was not kept
+            state = self.in_flight[product_id] = _ProductReviews(pending=1)
+        state.pending -= 1
+        payload = self.payload(response)
+        if payload is not None:
+            try:
+                comments = extract_comments(
+                    payload, product_id, response.url, datetime.now(timezone.utc)
+                )
+            except ExtractionError as exc:
+                self.record_failure(response.request, exc.reason, str(exc))
+                comments = []
+            paging = extract_paging(payload)
+            state.high = max(state.high, paging.total)
+            state.low = paging.total if state.low < 0 else min(state.low, paging.total)
+            if page == 1 and state.rounds == 1:
+                for next_page in range(2, paging.last_page + 1):
+                    state.pending += 1
+                    yield self.reviews_request(product_id, next_page)
+            for comment in comments:
+                if comment.id not in state.seen:
+                    state.seen.add(comment.id)
+                    yield comment
+        yield from self._maybe_done(product_id, state)
+
+    def on_error(self, failure: Failure) -> None:
+        super().on_error(failure)
+        request = failure.request  # type: ignore[attr-defined]
+        product_id = request.cb_kwargs.get("product_id")
+        state = self.in_flight.get(product_id)
+        if state is not None:
+            state.pending -= 1
+            # a failed page is in the failures file; do not read the others again
+            state.rounds = self.max_rounds
+            list(self._maybe_done(product_id, state))  # yields nothing now
+
+    def _maybe_done(self, product_id: int, state: _ProductReviews) -> Iterator[scrapy.Request]:
+        if state.pending > 0:
+            return
+        shifted = state.low != state.high and len(state.seen) < state.high
+        if shifted and state.rounds < self.max_rounds:
+            # reviews arrived meanwhile and pushed some past the pages read
+            state.rounds += 1
+            self.crawler.stats.inc_value("comments/reread_rounds")  # type: ignore[union-attr]
+            last_page = max(1, math.ceil(state.high / self.page_size))
+            state.low, state.high = -1, 0
+            for page in range(1, last_page + 1):
+                state.pending += 1
+                yield self.reviews_request(product_id, page, again=True)
+            return
+        if shifted:
+            logger.warning(
+                "Product %s: %d of %d reviews read after %d rounds.",
+                product_id,
+                len(state.seen),
+                state.high,
+                state.rounds,
+            )
+        del self.in_flight[product_id]

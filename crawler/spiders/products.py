@@ -1,0 +1,181 @@
+"""``scrapy crawl products``: categories → brands → listing pages → product details.
+
+Arguments (``-a``):
+- ``categories=ID,ID``: categories to walk (default: the ``CATEGORIES`` setting);
+- ``brands=ID,ID``: only these brands (default: every brand of the categories);
+  a brand that none of the categories lists stops the run before any listing
+  request;
+- ``ids_file=PATH``: skip the listings and fetch these product ids (CSV with an
+  ``id`` column, or JSON Lines with ``id``: a products feed or a failures file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from scrapy.exceptions import CloseSpider
+
+from crawler.args import parse_id_list, read_ids_file
+from crawler.exceptions import ExtractionError, SpiderArgumentError
+from crawler.extract import extract_brands, extract_listing_ids, extract_paging, extract_product
+from crawler.spiders.base import LISTINGS_PATH, PRODUCT_PATH, MarketplaceSpider
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    import scrapy
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ProductsSpider(MarketplaceSpider):
+    name = "products"
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ProductsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        parsed = cls.parse_arguments(kwargs, crawler.settings)
+        spider.ids = parsed["ids"]
+        spider.category_ids = parsed["categories"]
+        spider.brand_ids = parsed["brands"]
+        spider.page_size = crawler.settings.getint("LISTING_PAGE_SIZE")
+        return spider
+
+    @classmethod
+    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
+        brands = parse_id_list(kwargs.get("brands"), "brands")
+        categories = parse_id_list(
+            kwargs.get("categories") or settings.getlist("CATEGORIES"), "categories"
+        )
+        if kwargs.get("ids_file"):
+            if kwargs.get("brands") or kwargs.get("categories"):
+                raise SpiderArgumentError(
+                    "ids_file replaces the listings: pass it without brands or categories."
+                )
+            return {"ids": read_ids_file(kwargs["ids_file"], kind="product"), "categories": [], "brands": []}
+        if not categories:
+            raise SpiderArgumentError(
+                "No categories to crawl: set CATEGORIES or pass -a categories=ID,ID."
+            )
+        return {"ids": [], "categories": categories, "brands": brands}
+
+    async def start(self) -> AsyncIterator[Any]:
+        if self.ids:
+            for product_id in self.ids:
+                yield self.product_request(product_id)
+            return
+        pairs = await self.discover_brands()
+        for category_id, brand_id in pairs:
+            yield self.listing_request(category_id, brand_id, page=1)
+
+    # -- brands of the categories -------------------------------------------
+
+    async def discover_brands(self) -> list[tuple[int, int]]:
+        """(category, brand) pairs to list, from the categories' brand filters.
+
+        Fetched through the engine, before the listings, so that an unknown
+        brand stops the run before any listing request."""
+        results = await asyncio.gather(
+            *(self.category_brands(category_id) for category_id in self.category_ids)
+        )
+        known = {brand for brands in results for brand in brands}
+        wanted = self.brand_ids or sorted(known)
+        unknown = [brand for brand in self.brand_ids if brand not in known]
+        if unknown:
+            logger.error(
+                "brands: %s is not a brand of categories %s.",
+                ", ".join(map(str, unknown)),
+                ", ".join(map(str, self.category_ids)),
+            )
+            raise CloseSpider("unknown_brand")
+        wanted_set = set(wanted)
+        return [
+            (category_id, brand)
+            for category_id, brands in zip(self.category_ids, results)
+            for brand in brands
+            if brand in wanted_set
+        ]
+
+    async def category_brands(self, category_id: int) -> list[int]:
+        request = self.listing_request(category_id, None, page=1, aggregations=2)
+        try:
+            response = await self.crawler.engine.download_async(request)  # type: ignore[union-attr]
+        except Exception as exc:  # the download failed for good: a boundary
+            self.record_failure(request, type(exc).__name__, str(exc) or repr(exc))
+            return []
+        if response.status != 200:
+            self.record_failure(request, f"http_{response.status}", "category listing")
+            return []
+        payload = self.payload(response)
+        if payload is None:
+            return []
+        now = datetime.now(timezone.utc)
+        return [b.id for b in extract_brands(payload, category_id, response.url, now)]
+
+    # -- listings -----------------------------------------------------------
+
+    def listing_request(
+        self, category_id: int, brand_id: int | None, page: int, aggregations: int | None = None
+    ) -> scrapy.Request:
+        url = self.api_url(
+            LISTINGS_PATH,
+            limit=self.page_size,
+            category=category_id,
+            page=page,
+            brand=brand_id,
+            aggregations=aggregations,
+        )
+        return self.api_request(
+            url,
+            self.parse_listing,
+            kind="listing",
+            record_id=category_id,
+            cb_kwargs={"category_id": category_id, "brand_id": brand_id, "page": page},
+        )
+
+    def parse_listing(
+        self, response: Response, category_id: int, brand_id: int | None, page: int
+    ) -> Iterator[scrapy.Request]:
+        payload = self.payload(response)
+        if payload is None:
+            return
+        try:
+            ids = extract_listing_ids(payload, f"listing {response.url}")
+        except ExtractionError as exc:
+            self.record_failure(response.request, exc.reason, str(exc))
+            return
+        if page == 1:
+            paging = extract_paging(payload)
+            for next_page in range(2, paging.last_page + 1):
+                yield self.listing_request(category_id, brand_id, next_page)
+        for product_id in ids:
+            yield self.product_request(product_id)
+
+    # -- product detail -----------------------------------------------------
+
+    def product_request(self, product_id: int) -> scrapy.Request:
+        # one URL per id, so that Scrapy's duplicate filter fetches each once
+        return self.api_request(
+            self.api_url(PRODUCT_PATH.format(id=product_id)),
+            self.parse_product,
+            kind="product",
+            record_id=product_id,
+            meta={"handle_httpstatus_list": [404]},
+        )
+
+    def parse_product(self, response: Response) -> Iterator[Any]:
+        if response.status == 404:
+            self.record_failure(response.request, "not_found", "the product answers 404")
+            return
+        payload = self.payload(response)
+        if payload is None:
+            return
+        try:
+            yield extract_product(payload, response.url, datetime.now(timezone.utc))
+        except ExtractionError as exc:
+            self.record_failure(response.request, exc.reason, str(exc))

@@ -1,0 +1,241 @@
+"""aiohttp application of the marketplace simulator.
+
+API (faults apply here only):
+  GET /api/personalish/v1/blocks/listings?category=&page=&limit=&brand=&sort=&aggregations=
+  GET /api/v2/products/{id}
+  GET /api/v2/reviews?product_id=&page=&limit=
+Control (never faulted, never counted):
+  GET /_sim/truth[?reviews=0|1|counts][&product_ids=1,2]   ground truth of the current state
+  GET /_sim/stats, POST /_sim/reset[?state=1], GET|POST /_sim/config
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from sim.catalog import Catalog
+from sim.faults import DEFAULT_KNOBS, Faults, KnobError, Plan, Stats
+from sim.payloads import Payloads
+from sim.truth import Truth
+
+LISTINGS_PATH = "/api/personalish/v1/blocks/listings"
+PRODUCT_PREFIX = "/api/v2/products/"
+REVIEWS_PATH = "/api/v2/reviews"
+JSON_TYPE = "application/json"
+CACHE_CONTROL = "max-age=300"
+
+log = logging.getLogger("sim")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CATALOG: web.AppKey[Catalog] = web.AppKey("catalog", Catalog)
+PAYLOADS: web.AppKey[Payloads] = web.AppKey("payloads", Payloads)
+FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
+STATS: web.AppKey[Stats] = web.AppKey("stats", Stats)
+TRUTH: web.AppKey[Truth] = web.AppKey("truth", Truth)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def json_response(obj: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), status=status, content_type=JSON_TYPE,
+                        charset="utf-8", headers=headers)
+
+
+def _kind(path: str) -> tuple[str, str | None]:
+    if path == LISTINGS_PATH:
+        return "listings", None
+    if path == REVIEWS_PATH:
+        return "reviews", None
+    if path.startswith(PRODUCT_PREFIX) and "/" not in path[len(PRODUCT_PREFIX):]:
+        return "product", path[len(PRODUCT_PREFIX):]
+    return "other", None
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer; the client sees a disconnect."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise asyncio.CancelledError
+
+
+@web.middleware
+async def api_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count, rate-limit and fault API requests; add ETag and caching headers."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    app = request.app
+    faults, stats = app[FAULTS], app[STATS]
+    kind, product_id = _kind(request.path)
+    stats.request(kind, product_id)
+    now = asyncio.get_running_loop().time()
+    retry_after = faults.admit(now)
+    if retry_after:
+        stats.faults["rate_limited"] += 1
+        stats.by_status[429] += 1
+        return json_response({"error": {"code": 429, "message": "Too Many Requests"}}, 429,
+                             {"Retry-After": str(retry_after), "Cache-Control": "no-store"})
+    stats.admitted(now)
+    plan: Plan = faults.plan()
+    if plan.drop:
+        stats.faults["dropped"] += 1
+        return _drop(request)
+    if plan.hang:
+        stats.faults["hung"] += 1
+        await asyncio.sleep(plan.hang)
+    if plan.delay:
+        await asyncio.sleep(plan.delay)
+    if plan.error:
+        stats.faults["errors"] += 1
+        stats.by_status[plan.error] += 1
+        return json_response({"error": {"code": plan.error, "message": "Service unavailable"}},
+                             plan.error, {"Cache-Control": "no-store"})
+    if kind == "product" and _int(product_id, -1) in faults.fail_ids:
+        stats.faults["failed_product"] += 1
+        stats.by_status[500] += 1
+        return json_response({"error": {"code": 500, "message": "Internal Server Error"}}, 500,
+                             {"Cache-Control": "no-store"})
+    response = await handler(request)
+    if isinstance(response, web.Response) and isinstance(response.body, bytes):
+        body = response.body
+        if plan.malformed and response.status == 200:
+            stats.faults["malformed"] += 1
+            body = response.body = faults.malform(body)
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+        if response.status == 200 and _etag_matches(request.headers.get("If-None-Match"), etag):
+            response = web.Response(status=304, headers=headers)
+        else:
+            response.headers.update(headers)
+    stats.by_status[response.status] += 1
+    return response
+
+
+async def listings(request: web.Request) -> web.Response:
+    q = request.query
+    category = _int(q.get("category"), -1)
+    if "category" not in q:
+        return json_response({"error": "the 'category' query parameter is required"}, 400)
+    brands = [_int(b, -1) for b in q.get("brand", "").split(",") if b.strip()]
+    body = request.app[PAYLOADS].listing(
+        category, brands, _int(q.get("page"), 1), _int(q.get("limit"), 40),
+        q.get("sort", "default"), q.get("aggregations") == "2")
+    return json_response(body)
+
+
+async def product(request: web.Request) -> web.Response:
+    catalog = request.app[CATALOG]
+    index = catalog.index_of(_int(request.match_info["pid"], -1))
+    if index is None or catalog.is_not_found(index):
+        return json_response({"error": {"code": 404, "message": "Sản phẩm không tồn tại"}}, 404)
+    return json_response(request.app[PAYLOADS].detail(index))
+
+
+async def reviews(request: web.Request) -> web.Response:
+    q = request.query
+    if not q.get("product_id", "").strip().isdigit():
+        return json_response({"error": "the 'product_id' query parameter must be a product id"}, 400)
+    app = request.app
+    catalog = app[CATALOG]
+    index = catalog.index_of(int(q["product_id"]))
+    if index is not None and catalog.is_not_found(index):
+        index = None
+    if app[FAULTS].review_request_adds_review() and index is not None:
+        catalog.add_new_review(index)
+        app[STATS].faults["new_reviews"] += 1
+    return json_response(app[PAYLOADS].reviews(index, _int(q.get("page"), 1), _int(q.get("limit"), 5)))
+
+
+async def unknown_api(request: web.Request) -> web.Response:
+    return json_response({"error": {"code": 404, "message": f"no such endpoint: {request.path}"}}, 404)
+
+
+async def truth(request: web.Request) -> web.Response:
+    q = request.query
+    ids = None
+    if "product_ids" in q:
+        ids = {int(x) for x in q["product_ids"].split(",") if x.strip().isdigit()}
+    return json_response(request.app[TRUTH].build(q.get("reviews", "1"), ids))
+
+
+async def stats(request: web.Request) -> web.Response:
+    return json_response(request.app[STATS].snapshot())
+
+
+async def reset(request: web.Request) -> web.Response:
+    app = request.app
+    app[STATS].reset()
+    if request.query.get("state") == "1":
+        app[FAULTS].configure(DEFAULT_KNOBS, asyncio.get_running_loop().time())
+        app[CATALOG].drop_new_reviews()
+    return json_response({"ok": True})
+
+
+async def config(request: web.Request) -> web.Response:
+    faults = request.app[FAULTS]
+    if request.method == "GET":
+        return json_response(faults.knobs)
+    try:
+        update = orjson.loads(await request.read())
+        knobs = faults.configure(update, asyncio.get_running_loop().time())
+    except (orjson.JSONDecodeError, KnobError) as exc:
+        return json_response({"error": str(exc)}, 400)
+    return json_response(knobs)
+
+
+def make_app(catalog: Catalog, faults: Faults) -> web.Application:
+    app = web.Application(middlewares=[api_faults])
+    app[CATALOG] = catalog
+    app[PAYLOADS] = Payloads(catalog)
+    app[FAULTS] = faults
+    app[STATS] = Stats()
+    app[TRUTH] = Truth(catalog)
+    app.router.add_get(LISTINGS_PATH, listings)
+    app.router.add_get(PRODUCT_PREFIX + "{pid}", product)
+    app.router.add_get(REVIEWS_PATH, reviews)
+    app.router.add_route("*", "/api/{tail:.*}", unknown_api)
+    app.router.add_get("/_sim/truth", truth)
+    app.router.add_get("/_sim/stats", stats)
+    app.router.add_post("/_sim/reset", reset)
+    app.router.add_route("GET", "/_sim/config", config)
+    app.router.add_route("POST", "/_sim/config", config)
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Bind, print the base URL as the first stdout line, serve until SIGTERM/SIGINT."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           handler_cancellation=True, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"http://{shown_host}:{bound_port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

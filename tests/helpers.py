@@ -1,0 +1,76 @@
+"""Helpers for the crawl tests: run a real crawl in a child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CrawlResult:
+    items: list[dict[str, Any]]
+    stats: dict[str, Any]
+    output_dir: Path
+    returncode: int
+    stderr: str
+    #: the simulator's /_sim/stats after the crawl, where a test took them
+    sim_stats: dict[str, Any] = field(default_factory=dict)
+
+    def ids(self, item_type: str) -> list[int]:
+        return [item["id"] for item in self.items if item["item_type"] == item_type]
+
+    def feed_records(self, spider: str, kind: str) -> list[dict[str, Any]]:
+        """Every record of the run's ``<kind>-NNNNN.jsonl`` batch files."""
+        records = []
+        for path in sorted(self.output_dir.glob(f"{spider}/*/{kind}-*.jsonl")):
+            records.extend(orjson.loads(line) for line in path.read_bytes().splitlines())
+        return records
+
+
+def run_crawl(
+    spider: str,
+    marketplace_url: str,
+    tmp_path: Path,
+    args: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    timeout: float = 300,
+) -> CrawlResult:
+    output_dir = tmp_path / "output"
+    out = tmp_path / f"crawl-{spider}.json"
+    spec = {
+        "spider": spider,
+        "args": args or {},
+        "settings": {
+            "MARKETPLACE_URL": marketplace_url,
+            "OUTPUT_DIR": str(output_dir),
+            "LOG_LEVEL": "WARNING",
+            **(settings or {}),
+        },
+        "out": str(out),
+    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "crawl_runner.py"), orjson.dumps(spec).decode()],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if not out.exists():
+        raise AssertionError(f"crawl {spider} wrote no result:\n{proc.stderr[-4000:]}")
+    data = orjson.loads(out.read_bytes())
+    return CrawlResult(data["items"], data["stats"], output_dir, proc.returncode, proc.stderr)
+
+
+def duplicates(values: list[Any]) -> list[Any]:
+    return [value for value, count in Counter(values).items() if count > 1]
