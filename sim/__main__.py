@@ -31,8 +31,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, default in DEFAULT_KNOBS.items():
         flag = "--" + name.replace("_", "-")
         kind = str if isinstance(default, list) else type(default)
-        knobs.add_argument(flag, dest=name, type=kind, default=None,
-                           help=f"default {default!r}" + (" (comma-separated)" if kind is str else ""))
+        knobs.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=None,
+            help=f"default {default!r}" + (" (comma-separated)" if kind is str else ""),
+        )
     return parser.parse_args(argv)
 
 
@@ -53,8 +58,12 @@ def size_from(args: argparse.Namespace) -> Size:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s sim %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    log.setLevel(logging.INFO)  # one start-up line on stderr; stdout holds only the URL
     args = parse_args(argv)
     size = size_from(args)
     knobs = {name: getattr(args, name) for name in DEFAULT_KNOBS if getattr(args, name) is not None}
@@ -64,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bad knob flag: {exc}") from None
     started = time.perf_counter()
     catalog = Catalog(args.seed, size)
-    log.info("catalogue of %d products built in %.2f s", size.products, time.perf_counter() - started)
+    log.info(
+        "catalogue of %d products built in %.2f s", size.products, time.perf_counter() - started
+    )
     asyncio.run(serve(make_app(catalog, faults), args.host, args.port))
     return 0
 

@@ -1,10 +1,13 @@
-"""Deterministic catalogue index of the simulated marketplace, and its ground truth.
+"""Deterministic catalogue index of the simulated marketplace (the facts `sim.truth` serves).
 
 The index (each product's categories, brand, price, sales, review count and status) is
 built once at start-up from `random.Random(seed)` into compact `array`s; bodies of
 products and reviews are generated on request from (seed, id) by `sim.content` and
 `sim.payloads`. Per-review facts (rating, photos, time, validity) are cheap hashes of
 (seed, product id, position), so a product's histogram needs no stored reviews.
+Each category has a pool of brands; a product takes its brand from its first category's
+pool and its other categories (up to two) among those whose pool holds that brand, so
+categories differ in their brand filters.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from array import array
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sim import words
-from sim.util import NOW, mix, slugify
+from sim.taxonomy import Brand, Category, make_brands, make_categories
+from sim.util import NOW, mix, splitmix
 
 
 @dataclass(frozen=True)
@@ -58,28 +61,6 @@ _CACHE_LIMIT = 50_000
 _SALT_RATING, _SALT_INVALID, _SALT_TIME, _SALT_ORDER, _SALT_NEW = 11, 12, 13, 14, 15
 
 
-@dataclass(frozen=True)
-class Category:
-    index: int
-    id: int
-    name: str
-    url_key: str
-    noun: str
-    price_base: int
-    kind: str
-    root_id: int
-    root_name: str
-    root_url_key: str
-
-
-@dataclass(frozen=True)
-class Brand:
-    index: int
-    id: int
-    name: str
-    slug: str
-
-
 class ReviewRef(NamedTuple):
     """The hashed facts of one review; `key` seeds the generation of its texts."""
 
@@ -116,13 +97,20 @@ def _photos_of(h: int) -> int:
     return 1 + (h >> 16) % 3 if (h >> 8) % 100 < 15 else 0
 
 
+def _review_facts(h_base: int, residue: int, j: int) -> tuple[int, int, int]:
+    """(hash, rating, photo count) of the j-th generated review of a product."""
+    h = splitmix(h_base ^ j)
+    rating = (0 if h & 1 else 6) if j % REVIEW_INVALID_MODULUS == residue else _rating_of(h)
+    return h, rating, _photos_of(h)
+
+
 class Catalog:
     def __init__(self, seed: int, size: Size) -> None:
         self.seed = seed
         self.size = size
         rng = random.Random(seed)
-        self.categories = self._make_categories(rng, size.categories)
-        self.brands = self._make_brands(rng, size.brands)
+        self.categories = make_categories(rng, size.categories)
+        self.brands = make_brands(rng, size.brands)
         self.category_by_id = {c.id: c for c in self.categories}
         self._make_products(rng, size)
         self._new_reviews: dict[int, list[ReviewRef]] = {}
@@ -132,55 +120,14 @@ class Catalog:
         self._summary_cache: dict[int, ReviewSummary] = {}
 
     # -- construction --------------------------------------------------------------
-    @staticmethod
-    def _make_categories(rng: random.Random, count: int) -> list[Category]:
-        leaves = [(root, leaf) for root in words.ROOTS for leaf in root[3]]
-        rng.shuffle(leaves)
-        reserved = {root[0] for root in words.ROOTS}
-        ids = [i for i in rng.sample(range(1_000, 100_000), count + len(reserved)) if i not in reserved]
-        names: set[str] = set()
-        out = []
-        for k in range(count):
-            (root_id, root_name, root_key, _), (name, noun, price, kind) = leaves[k % len(leaves)]
-            if k >= len(leaves):
-                quals = words.LEAF_QUALIFIERS
-                name = f"{name} {quals[(k // len(leaves) - 1) % len(quals)]}"
-            if name in names:
-                name = f"{name} {k}"
-            names.add(name)
-            out.append(Category(k, ids[k], name, slugify(name), noun, price, kind,
-                                root_id, root_name, root_key))
-        return out
-
-    @staticmethod
-    def _make_brands(rng: random.Random, count: int) -> list[Brand]:
-        names = list(words.BRANDS)
-        rng.shuffle(names)
-        names = names[:count]
-        seen = set(names)
-        syl = words.SYLLABLES
-        while len(names) < count:
-            name = rng.choice(syl) + rng.choice(syl).lower() + rng.choice(["", "", " Việt", " Home", " Pro"])
-            if len(names) > 2_000:  # the syllable combinations run out near 2,900
-                name = f"{name} {len(names)}"
-            if name not in seen:
-                seen.add(name)
-                names.append(name)
-        ids = rng.sample(range(10_000, 1_000_000), count)
-        slugs: set[str] = set()
-        out = []
-        for k, name in enumerate(names):
-            slug = slugify(name) or f"brand-{ids[k]}"
-            if slug in slugs:
-                slug = f"{slug}-{k}"
-            slugs.add(slug)
-            out.append(Brand(k, ids[k], name, slug))
-        return out
-
     def _make_products(self, rng: random.Random, size: Size) -> None:
         n, c, b = size.products, size.categories, size.brands
         pool_size = min(max(3, 3 * b // c), max(1, 2 * b // 3))
         pools = [rng.sample(range(b), pool_size) for _ in range(c)]
+        pooled_in: list[list[int]] = [[] for _ in range(b)]  # brand -> categories
+        for cat, pool in enumerate(pools):
+            for brand_index in pool:
+                pooled_in[brand_index].append(cat)
         price_bases = [cat.price_base for cat in self.categories]
         self._pid_base = 10_000_000 + rng.randrange(40_000_000)
         off, brand, cat2, cat3 = array("H"), array("H"), array("H"), array("H")
@@ -189,28 +136,31 @@ class Catalog:
         rand, randrange = rng.random, rng.randrange
         for i in range(n):
             c1 = int(c * rand() ** 1.3)
+            pool = pools[c1]
+            b1 = pool[int(len(pool) * rand() ** 2)]
+            others = [cat for cat in pooled_in[b1] if cat != c1]
             r = rand()
-            ncat = min(c, 1 if r >= 0.45 else 2 if r >= 0.12 else 3)
+            ncat = min(1 + len(others), 1 if r >= 0.45 else 2 if r >= 0.12 else 3)
             c2 = c3 = NONE16
             if ncat >= 2:
-                c2 = randrange(c - 1)
-                c2 += c2 >= c1
+                c2 = others.pop(randrange(len(others)))
                 members[c2].append(i)
             if ncat == 3:
-                c3 = randrange(c)
-                while c3 == c1 or c3 == c2:
-                    c3 = randrange(c)
+                c3 = others[randrange(len(others))]
                 members[c3].append(i)
             members[c1].append(i)
-            pool = pools[c1]
             r = rand()
-            reviews = 0 if r < 0.5 else 100 + randrange(301) if r >= 0.98 else 1 + int(29 * rand() ** 1.5)
+            reviews = (
+                0 if r < 0.5 else 100 + randrange(301) if r >= 0.98 else 1 + int(29 * rand() ** 1.5)
+            )
             off.append(randrange(PID_STRIDE))
-            brand.append(pool[int(len(pool) * rand() ** 2)])
+            brand.append(b1)
             cat1.append(c1)
             cat2.append(c2)
             cat3.append(c3)
-            price.append(max(1_000, int(price_bases[c1] * (0.25 + 2.75 * rand() ** 2)) // 1_000 * 1_000))
+            price.append(
+                max(1_000, int(price_bases[c1] * (0.25 + 2.75 * rand() ** 2)) // 1_000 * 1_000)
+            )
             sold.append(reviews * (2 + randrange(15)) + randrange(40) if rand() < 0.85 else 0)
             nrev.append(reviews)
         self._off, self._brand, self._price, self._sold, self._nrev = off, brand, price, sold, nrev
@@ -272,8 +222,8 @@ class Catalog:
         elif sort == "price,desc":
             keyed = sorted(members, key=lambda i: (-self._price[i], i))
         else:
-            cid = self.categories[cat].id
-            keyed = sorted(members, key=lambda i: mix(self.seed, cid, i, _SALT_ORDER))
+            h = mix(self.seed, self.categories[cat].id, _SALT_ORDER)
+            keyed = sorted(members, key=lambda i: splitmix(h ^ i))
         return array("I", keyed)
 
     def listing(self, cat: int, brands: frozenset[int] | None, sort: str) -> array[int]:
@@ -311,28 +261,30 @@ class Catalog:
     def _invalid_residue(self, pid: int) -> int:
         return mix(self.seed, pid, _SALT_INVALID) % REVIEW_INVALID_MODULUS
 
+    def _review_params(self, i: int) -> tuple[int, int, int, int]:
+        """(hash base, invalid residue, first timestamp, time step) of product index i."""
+        pid = self.pid(i)
+        first = NOW - 30 * 86_400 - mix(self.seed, pid, _SALT_TIME) % (4 * 365 * 86_400)
+        step = (NOW - first) // (self._nrev[i] + 1)
+        return mix(self.seed, pid, _SALT_RATING), self._invalid_residue(pid), first, step
+
     def base_review(self, i: int, j: int) -> ReviewRef:
         """The j-th oldest generated review of product index i."""
-        pid, n = self.pid(i), self._nrev[i]
-        h = mix(self.seed, pid, j, _SALT_RATING)
-        if j % REVIEW_INVALID_MODULUS == self._invalid_residue(pid):
-            rating = 0 if h & 1 else 6
-        else:
-            rating = _rating_of(h)
-        first = NOW - 30 * 86_400 - mix(self.seed, pid, _SALT_TIME) % (4 * 365 * 86_400)
-        step = (NOW - first) // (n + 1)
+        h_base, residue, first, step = self._review_params(i)
+        h, rating, photos = _review_facts(h_base, residue, j)
         created = first + j * step + (h >> 24) % step
-        return ReviewRef(REVIEW_ID_BASE + i * REVIEW_SLOTS + j, created, rating, _photos_of(h), h)
+        return ReviewRef(REVIEW_ID_BASE + i * REVIEW_SLOTS + j, created, rating, photos, h)
 
     def review_summary(self, i: int) -> ReviewSummary:
         base = self._summary_cache.get(i)
         if base is None:
             counts, photo_reviews, photo_total = [0] * 7, 0, 0
+            h_base, residue, _, _ = self._review_params(i)
             for j in range(self._nrev[i]):
-                ref = self.base_review(i, j)
-                counts[ref.rating] += 1
-                photo_reviews += ref.photos > 0
-                photo_total += ref.photos
+                _, rating, photos = _review_facts(h_base, residue, j)
+                counts[rating] += 1
+                photo_reviews += photos > 0
+                photo_total += photos
             if len(self._summary_cache) > _CACHE_LIMIT:
                 self._summary_cache.clear()
             base = self._summary_cache[i] = ReviewSummary(tuple(counts), photo_reviews, photo_total)
@@ -342,8 +294,11 @@ class Catalog:
         counts = list(base.counts)
         for ref in new:
             counts[ref.rating] += 1
-        return ReviewSummary(tuple(counts), base.photo_reviews + sum(r.photos > 0 for r in new),
-                             base.photo_total + sum(r.photos for r in new))
+        return ReviewSummary(
+            tuple(counts),
+            base.photo_reviews + sum(r.photos > 0 for r in new),
+            base.photo_total + sum(r.photos for r in new),
+        )
 
     def reviews_page(self, i: int, start: int, stop: int) -> list[ReviewRef]:
         """Reviews at positions [start, stop) counted from the newest."""
@@ -359,8 +314,13 @@ class Catalog:
         self._new_seq += 1
         seq = self._new_seq
         h = mix(self.seed, seq, _SALT_NEW)
-        ref = ReviewRef(NEW_REVIEW_ID_BASE + seq, NOW + seq * NEW_REVIEW_SPACING,
-                        _rating_of(h), _photos_of(h), h)
+        ref = ReviewRef(
+            NEW_REVIEW_ID_BASE + seq,
+            NOW + seq * NEW_REVIEW_SPACING,
+            _rating_of(h),
+            _photos_of(h),
+            h,
+        )
         self._new_reviews.setdefault(i, []).append(ref)
         return ref
 

@@ -11,7 +11,7 @@ import random
 from typing import NamedTuple
 
 from sim import words
-from sim.catalog import Brand, Category
+from sim.taxonomy import Brand, Category
 from sim.util import NOW, slugify, vn_datetime
 
 CDN = "https://salt.tikicdn.com"
@@ -40,15 +40,22 @@ class ProductCore(NamedTuple):
 
 
 def image_path(rng: random.Random) -> str:
-    return f"ts/product/{rng.getrandbits(8):02x}/{rng.getrandbits(8):02x}/{rng.getrandbits(128):032x}.jpg"
+    a, b, digest = rng.getrandbits(8), rng.getrandbits(8), rng.getrandbits(128)
+    return f"ts/product/{a:02x}/{b:02x}/{digest:032x}.jpg"
 
 
 def seller_of(rng: random.Random) -> tuple[int, str, int]:
     k = 0 if rng.random() < 0.3 else rng.randrange(1, len(words.SELLERS))
-    return (1 if k == 0 else 100_000 + k * 7_919, words.SELLERS[k], 1 if k == 0 else 50_000 + k * 13)
+    return (
+        1 if k == 0 else 100_000 + k * 7_919,
+        words.SELLERS[k],
+        1 if k == 0 else 50_000 + k * 13,
+    )
 
 
-def product_core(rng: random.Random, pid: int, cat: Category, brand: Brand, price: int) -> ProductCore:
+def product_core(
+    rng: random.Random, pid: int, cat: Category, brand: Brand, price: int
+) -> ProductCore:
     model = rng.choice(words.MODEL_PREFIXES) + str(rng.randrange(2, 99))
     variant = rng.choice(words.SPEC_VARIANTS[cat.kind])
     suffix = rng.choice(words.NAME_SUFFIXES)
@@ -93,9 +100,15 @@ def _entities(text: str) -> str:
 
 def description_html(rng: random.Random, core: ProductCore, brand_name: str) -> str:
     sentences = rng.sample(words.DESCRIPTION_SENTENCES, 4)
-    rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in (
-        ("Thương hiệu", brand_name.replace("&", "&amp;")), ("Xuất xứ", core.origin),
-        ("Màu sắc", core.color), ("Bảo hành", f"{rng.choice([6, 12, 24])} tháng")))
+    rows = "".join(
+        f"<tr><td>{k}</td><td>{v}</td></tr>"
+        for k, v in (
+            ("Thương hiệu", brand_name.replace("&", "&amp;")),
+            ("Xuất xứ", core.origin),
+            ("Màu sắc", core.color),
+            ("Bảo hành", f"{rng.choice([6, 12, 24])} tháng"),
+        )
+    )
     parts = [
         "<style>.tk-desc table{border-collapse:collapse}.tk-desc td{border:1px solid #ddd;"
         "padding:4px}</style>",
@@ -111,40 +124,69 @@ def description_html(rng: random.Random, core: ProductCore, brand_name: str) -> 
         f'dataLayer.push({{"event": "desc_view", "sku": "{core.sku}"}});</script>',
     ]
     if rng.random() < 0.3:
-        parts.append('<p><a href="javascript:void(0)" onclick="alert(\'Khuyến mãi\')">'
-                     "Xem khuyến mãi &raquo;</a></p>")
+        parts.append(
+            '<p><a href="javascript:void(0)" onclick="alert(\'Khuyến mãi\')">'
+            "Xem khuyến mãi &raquo;</a></p>"
+        )
     parts.append("<p>Giá sản phẩm trên Tiki đã bao gồm thuế theo luật hiện hành.</p></div>")
     return "\n".join(parts)
 
 
-def specifications(rng: random.Random, core: ProductCore, cat: Category, brand: Brand,
-                   hostile: bool) -> list[dict[str, object]]:
+def specifications(
+    rng: random.Random, core: ProductCore, cat: Category, brand: Brand, hostile: bool
+) -> list[dict[str, object]]:
     content = [
         {"code": "brand", "name": "Thương hiệu", "value": brand.name},
         {"code": "brand_country", "name": "Xuất xứ thương hiệu", "value": core.origin},
         {"code": "origin", "name": "Xuất xứ (Made in)", "value": rng.choice(words.ORIGINS)},
-        {"code": "product_weight", "name": "Trọng lượng sản phẩm", "value": f"{rng.randrange(50, 5000)} g"},
-        {"code": "dimensions", "name": "Kích thước",
-         "value": f"<p>{rng.randrange(5, 60)} x {rng.randrange(5, 60)} x {rng.randrange(1, 30)} cm</p>"},
+        {
+            "code": "product_weight",
+            "name": "Trọng lượng sản phẩm",
+            "value": f"{rng.randrange(50, 5000)} g",
+        },
+        {
+            "code": "dimensions",
+            "name": "Kích thước",
+            "value": "<p>{} x {} x {} cm</p>".format(*(rng.randrange(1, 60) for _ in range(3))),
+        },
     ]
     if cat.kind == "book":
         content += [
             {"code": "publisher_vn", "name": "Công ty phát hành", "value": brand.name},
             {"code": "number_of_page", "name": "Số trang", "value": str(rng.randrange(80, 600))},
-            {"code": "book_cover", "name": "Loại bìa", "value": rng.choice(["Bìa mềm", "Bìa cứng"])},
+            {
+                "code": "book_cover",
+                "name": "Loại bìa",
+                "value": rng.choice(["Bìa mềm", "Bìa cứng"]),
+            },
         ]
     else:
-        content.append({"code": "included_accessories", "name": "Phụ kiện đi kèm",
-                        "value": "<ul><li>Sách hướng dẫn</li><li>Phiếu bảo hành</li></ul>"})
+        content.append(
+            {
+                "code": "included_accessories",
+                "name": "Phụ kiện đi kèm",
+                "value": "<ul><li>Sách hướng dẫn</li><li>Phiếu bảo hành</li></ul>",
+            }
+        )
     if hostile:
         content.extend(dict(attr) for attr in HOSTILE_ATTRIBUTES)
     operation = [
         {"code": "sku", "name": "SKU", "value": core.sku},
-        {"code": "warranty_time_period", "name": "Thời gian bảo hành",
-         "value": f"{rng.choice([6, 12, 24])} Tháng"},
-        {"code": "warranty_type", "name": "Hình thức bảo hành", "value": rng.choice(words.WARRANTY_PLACES)},
+        {
+            "code": "warranty_time_period",
+            "name": "Thời gian bảo hành",
+            "value": f"{rng.choice([6, 12, 24])} Tháng",
+        },
+        {
+            "code": "warranty_type",
+            "name": "Hình thức bảo hành",
+            "value": rng.choice(words.WARRANTY_PLACES),
+        },
     ]
-    return [{"name": "Content", "attributes": content}, {"name": "Operation", "attributes": operation}]
+    return [
+        {"name": "Content", "attributes": content},
+        {"name": "Operation", "attributes": operation},
+    ]
 
 
 def review_texts(rng: random.Random, rating: int) -> tuple[str, str]:
@@ -170,14 +212,21 @@ def reviewer(rng: random.Random, customer_id: int, created_at: int) -> dict[str,
         "full_name": full_name,
         "region": rng.choice(words.REGIONS) if rng.random() < 0.7 else None,
         "avatar_url": f"https://vcdn.tikicdn.com/cache/w100/ts/avatar/{rng.getrandbits(64):016x}.jpg"
-        if rng.random() < 0.6 else None,
+        if rng.random() < 0.6
+        else None,
         "created_time": vn_datetime(joined),
         "group_id": 1,
         "purchased": purchased,
         "purchased_at": created_at - rng.randrange(3_600, 30 * 86_400) if purchased else None,
         "total_review": rng.randrange(1, 60),
         "total_thank": rng.randrange(0, 40),
-        "contribute_info": {"id": customer_id, "name": full_name, "summary": {
-            "joined_time": f"Đã tham gia {max(1, (NOW - joined) // 86_400)} ngày",
-            "total_review": rng.randrange(1, 60), "total_thank": rng.randrange(0, 40)}},
+        "contribute_info": {
+            "id": customer_id,
+            "name": full_name,
+            "summary": {
+                "joined_time": f"Đã tham gia {max(1, (NOW - joined) // 86_400)} ngày",
+                "total_review": rng.randrange(1, 60),
+                "total_thank": rng.randrange(0, 40),
+            },
+        },
     }

@@ -21,8 +21,9 @@ import math
 import random
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import Any
 
-DEFAULT_KNOBS: dict[str, object] = {
+DEFAULT_KNOBS: dict[str, Any] = {
     "latency_ms": 0.0,
     "jitter_ms": 0.0,
     "rate_limit": 0.0,
@@ -72,11 +73,11 @@ def _id_list(value: object) -> list[int]:
     return out
 
 
-def validate_knobs(update: object) -> dict[str, object]:
+def validate_knobs(update: object) -> dict[str, Any]:
     """The typed values of a partial knob dict; raises KnobError naming the bad knob."""
     if not isinstance(update, dict):
         raise KnobError(f"knobs must be a JSON object, got {type(update).__name__}")
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for name, value in update.items():
         if name not in DEFAULT_KNOBS:
             raise KnobError(f"unknown knob {name!r}; known knobs: {', '.join(DEFAULT_KNOBS)}")
@@ -85,7 +86,9 @@ def validate_knobs(update: object) -> dict[str, object]:
         elif name in _SHARES:
             out[name] = share = _number(name, value)
             if share > 1:
-                raise KnobError(f"knob {name!r} is a share and must be within [0, 1], got {value!r}")
+                raise KnobError(
+                    f"knob {name!r} is a share and must be within [0, 1], got {value!r}"
+                )
         elif name == "new_review_every":
             number = _number(name, value)
             if number != int(number):
@@ -108,9 +111,9 @@ class Plan:
 
 
 class Faults:
-    def __init__(self, seed: int, knobs: dict[str, object] | None = None) -> None:
+    def __init__(self, seed: int, knobs: dict[str, Any] | None = None) -> None:
         self.rng = random.Random(seed)
-        self.knobs: dict[str, object] = dict(DEFAULT_KNOBS)
+        self.knobs: dict[str, Any] = dict(DEFAULT_KNOBS)
         self._tokens = 0.0
         self._stamp = 0.0
         self._errors = 0
@@ -118,7 +121,7 @@ class Faults:
         self.fail_ids: frozenset[int] = frozenset()
         self.configure(knobs or {}, now=0.0)
 
-    def configure(self, update: object, now: float) -> dict[str, object]:
+    def configure(self, update: object, now: float) -> dict[str, Any]:
         """Merge a partial knob dict (validated first, all or nothing); return all knobs."""
         values = validate_knobs(update)
         self.knobs.update(values)
@@ -126,15 +129,15 @@ class Faults:
             self._tokens, self._stamp = self._capacity(), now
         if "new_review_every" in values:
             self._review_requests = 0
-        self.fail_ids = frozenset(self.knobs["fail_product_ids"])  # type: ignore[arg-type]
+        self.fail_ids = frozenset(self.knobs["fail_product_ids"])
         return dict(self.knobs)
 
     def _capacity(self) -> float:
-        return max(1.0, float(self.knobs["rate_limit"]))  # type: ignore[arg-type]
+        return max(1.0, float(self.knobs["rate_limit"]))
 
     def admit(self, now: float) -> int:
         """0 if the rate limiter lets the request through, else Retry-After in seconds."""
-        rate = float(self.knobs["rate_limit"])  # type: ignore[arg-type]
+        rate = float(self.knobs["rate_limit"])
         if rate <= 0:
             return 0
         self._tokens = min(self._capacity(), self._tokens + (now - self._stamp) * rate)
@@ -148,17 +151,17 @@ class Faults:
         """Roll every die once per request (fixed draw count keeps runs reproducible)."""
         k, roll = self.knobs, self.rng.random
         drop, hang, error, bad, jitter = roll(), roll(), roll(), roll(), roll()
-        delay_ms = float(k["latency_ms"]) + (2 * jitter - 1) * float(k["jitter_ms"])  # type: ignore[arg-type]
+        delay_ms = float(k["latency_ms"]) + (2 * jitter - 1) * float(k["jitter_ms"])
         code = 0
-        if error < float(k["error_rate"]):  # type: ignore[arg-type]
+        if error < float(k["error_rate"]):
             self._errors += 1
             code = 500 if self._errors % 2 else 503
         return Plan(
-            drop=drop < float(k["drop_rate"]),  # type: ignore[arg-type]
-            hang=float(k["hang_seconds"]) if hang < float(k["hang_rate"]) else 0.0,  # type: ignore[arg-type]
+            drop=drop < float(k["drop_rate"]),
+            hang=float(k["hang_seconds"]) if hang < float(k["hang_rate"]) else 0.0,
             delay=max(0.0, delay_ms) / 1000,
             error=code,
-            malformed=bad < float(k["malformed_rate"]),  # type: ignore[arg-type]
+            malformed=bad < float(k["malformed_rate"]),
         )
 
     def malform(self, body: bytes) -> bytes:
@@ -173,7 +176,7 @@ class Faults:
         return body[:cut] + b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 
     def review_request_adds_review(self) -> bool:
-        every = int(self.knobs["new_review_every"])  # type: ignore[call-overload]
+        every = int(self.knobs["new_review_every"])
         if every <= 0:
             return False
         self._review_requests += 1
@@ -212,11 +215,22 @@ class Stats:
     def snapshot(self) -> dict[str, object]:
         return {
             "total": self.total,
-            "by_kind": {kind: self.by_kind[kind] for kind in ("listings", "product", "reviews", "other")},
+            "by_kind": {
+                kind: self.by_kind[kind] for kind in ("listings", "product", "reviews", "other")
+            },
             "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
-            "faults": {name: self.faults[name] for name in
-                       ("rate_limited", "dropped", "hung", "errors", "failed_product", "malformed",
-                        "new_reviews")},
+            "faults": {
+                name: self.faults[name]
+                for name in (
+                    "rate_limited",
+                    "dropped",
+                    "hung",
+                    "errors",
+                    "failed_product",
+                    "malformed",
+                    "new_reviews",
+                )
+            },
             "product_refetched": {pid: n for pid, n in self.product_fetches.items() if n > 1},
             "max_rps_1s": self.max_rps_1s,
         }

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import random
 
-from sim import words
-from sim.catalog import (FLAG_HOSTILE_SPECS, FLAG_NO_BRAND, FLAG_STR_ID, SORTS, Catalog,
-                         Category, ReviewRef)
-from sim.content import (CDN, ProductCore, description_html, image_urls, product_core,
-                         review_texts, reviewer, specifications)
-from sim.util import NOW, format_vnd, mix, vn_datetime
+from sim.catalog import FLAG_STR_ID, SORTS, Catalog, ReviewRef
+from sim.content import CDN, ProductCore, product_core, review_texts, reviewer
+from sim.detail import product_detail
+from sim.taxonomy import Category
+from sim.util import NOW, format_vnd, mix, sold_text, vn_datetime
 
 LISTING_LIMIT, LISTING_MAX_LIMIT = 40, 100
 REVIEW_LIMIT, REVIEW_MAX_LIMIT = 5, 20
 _CORE_CACHE_LIMIT = 100_000
-_SALT_CORE, _SALT_DETAIL = 21, 22
+_SALT_CORE = 21
+_CURRENT_DATE = vn_datetime(NOW)
 
 LISTING_SORT_OPTIONS = [
     {"query_value": "default", "display_value": "Phổ biến"},
@@ -35,13 +35,13 @@ REVIEW_SORT_OPTIONS = [
 ]
 
 
-def sold_text(value: int) -> str:
-    return f"Đã bán {value}" if value < 1_000 else f"Đã bán {value // 1_000}k+"
-
-
 def _paging(total: int, per_page: int, page: int) -> dict[str, int]:
-    return {"total": total, "per_page": per_page, "current_page": page,
-            "last_page": max(1, -(-total // per_page))}
+    return {
+        "total": total,
+        "per_page": per_page,
+        "current_page": page,
+        "last_page": max(1, -(-total // per_page)),
+    }
 
 
 class Payloads:
@@ -54,15 +54,24 @@ class Payloads:
         if found is None:
             cat = self.catalog
             rng = random.Random(mix(cat.seed, cat.pid(i), _SALT_CORE))
-            found = product_core(rng, cat.pid(i), cat.categories_of(i)[0], cat.brand_of(i), cat.price(i))
+            found = product_core(
+                rng, cat.pid(i), cat.categories_of(i)[0], cat.brand_of(i), cat.price(i)
+            )
             if len(self._cores) > _CORE_CACHE_LIMIT:
                 self._cores.clear()
             self._cores[i] = found
         return found
 
     # -- listings ------------------------------------------------------------------
-    def listing(self, category_id: int, brand_ids: list[int], page: int, limit: int, sort: str,
-                aggregations: bool) -> dict[str, object]:
+    def listing(
+        self,
+        category_id: int,
+        brand_ids: list[int],
+        page: int,
+        limit: int,
+        sort: str,
+        aggregations: bool,
+    ) -> dict[str, object]:
         cat = self.catalog
         category = cat.category_by_id.get(category_id)
         limit = LISTING_LIMIT if limit < 1 else min(limit, LISTING_MAX_LIMIT)
@@ -76,10 +85,12 @@ class Payloads:
                 wanted = frozenset(index_by_id[b] for b in brand_ids if b in index_by_id)
             items = list(cat.listing(category.index, wanted, sort))
         body: dict[str, object] = {
-            "data": [self.listing_item(i) for i in items[(page - 1) * limit: page * limit]],
+            "data": [self.listing_item(i) for i in items[(page - 1) * limit : page * limit]],
             "paging": _paging(len(items), limit, page),
-            "sort_options": [dict(opt, selected=opt["query_value"] == (sort if sort in SORTS else "default"))
-                             for opt in LISTING_SORT_OPTIONS],
+            "sort_options": [
+                dict(opt, selected=opt["query_value"] == (sort if sort in SORTS else "default"))
+                for opt in LISTING_SORT_OPTIONS
+            ],
             "version": "v2",
             "tracking_info": {"amplitude": {"is_authentic": 0, "category_id": category_id}},
         }
@@ -95,16 +106,43 @@ class Payloads:
         step = max(1_000, (high - low) // 4 // 1_000 * 1_000)
         bounds = [low + k * step for k in range(4)] + [high]
         return [
-            {"query_name": "brand", "display_name": "Thương hiệu", "multi_select": True,
-             "collapsed": 5, "values": [
-                 {"display_value": b.name, "query_value": str(b.id), "url_key": b.slug, "count": n}
-                 for b, n in cat.brands_in_category(category.index)]},
-            {"query_name": "price", "display_name": "Giá", "multi_select": False,
-             "min": low, "max": high, "values": [
-                 {"display_value": f"{format_vnd(bounds[k])} - {format_vnd(bounds[k + 1])}",
-                  "query_value": f"{bounds[k]},{bounds[k + 1]}"} for k in range(4)]},
-            {"query_name": "rating", "display_name": "Đánh giá", "multi_select": False,
-             "values": [{"display_value": f"từ {s} sao", "query_value": str(s)} for s in (5, 4, 3)]},
+            {
+                "query_name": "brand",
+                "display_name": "Thương hiệu",
+                "multi_select": True,
+                "collapsed": 5,
+                "values": [
+                    {
+                        "display_value": b.name,
+                        "query_value": str(b.id),
+                        "url_key": b.slug,
+                        "count": n,
+                    }
+                    for b, n in cat.brands_in_category(category.index)
+                ],
+            },
+            {
+                "query_name": "price",
+                "display_name": "Giá",
+                "multi_select": False,
+                "min": low,
+                "max": high,
+                "values": [
+                    {
+                        "display_value": f"{format_vnd(bounds[k])} - {format_vnd(bounds[k + 1])}",
+                        "query_value": f"{bounds[k]},{bounds[k + 1]}",
+                    }
+                    for k in range(4)
+                ],
+            },
+            {
+                "query_name": "rating",
+                "display_name": "Đánh giá",
+                "multi_select": False,
+                "values": [
+                    {"display_value": f"từ {s} sao", "query_value": str(s)} for s in (5, 4, 3)
+                ],
+            },
         ]
 
     def listing_item(self, i: int) -> dict[str, object]:
@@ -114,133 +152,73 @@ class Payloads:
         summary, sold = cat.review_summary(i), cat.sold(i)
         return {
             "id": str(pid) if cat.has_flag(i, FLAG_STR_ID) else pid,
-            "sku": core.sku, "name": core.name, "url_key": core.url_key,
+            "sku": core.sku,
+            "name": core.name,
+            "url_key": core.url_key,
             "url_path": f"{core.url_key}.html?spid={core.spid}",
             "type": "configurable" if pid % 3 == 0 else "simple",
-            "author_name": "", "book_cover": None, "brand_name": cat.brand_of(i).name,
-            "short_description": "", "price": price, "list_price": core.list_price,
-            "original_price": core.list_price, "badges": [],
+            "author_name": "",
+            "book_cover": None,
+            "brand_name": cat.brand_of(i).name,
+            "short_description": "",
+            "price": price,
+            "list_price": core.list_price,
+            "original_price": core.list_price,
+            "badges": [],
             "badges_new": [{"placement": "top_left", "code": "tikinow", "type": "icon_badge"}],
             "discount": core.list_price - price,
             "discount_rate": round(100 * (core.list_price - price) / core.list_price),
-            "rating_average": summary.average, "review_count": summary.total,
-            "order_count": sold, "favourite_count": core.favourite_count,
+            "rating_average": summary.average,
+            "review_count": summary.total,
+            "order_count": sold,
+            "favourite_count": core.favourite_count,
             "thumbnail_url": f"{CDN}/cache/280x280/{core.images[0]}",
-            "thumbnail_width": 280, "thumbnail_height": 280, "freegift_items": [],
-            "has_ebook": False, "inventory_status": "available", "is_visible": True,
-            "productset_id": 0, "productset_group_name": "", "seller": "", "is_flower": False,
-            "has_buynow": False, "is_gift_card": False, "salable_type": "",
+            "thumbnail_width": 280,
+            "thumbnail_height": 280,
+            "freegift_items": [],
+            "has_ebook": False,
+            "inventory_status": "available",
+            "is_visible": True,
+            "productset_id": 0,
+            "productset_group_name": "",
+            "seller": "",
+            "is_flower": False,
+            "has_buynow": False,
+            "is_gift_card": False,
+            "salable_type": "",
             "inventory": {"product_virtual_type": None, "fulfillment_type": "tiki_delivery"},
-            "url_attendant_input_form": "", "master_id": pid, "data_version": 5,
-            "day_ago_created": core.day_ago_created, "availability": 1,
+            "url_attendant_input_form": "",
+            "master_id": pid,
+            "data_version": 5,
+            "day_ago_created": core.day_ago_created,
+            "availability": 1,
             "primary_category_path": f"1/2/{primary.root_id}/{primary.id}",
-            "primary_category_name": primary.name, "product_reco_score": 0,
-            "seller_id": core.seller[0], "seller_product_id": core.spid,
+            "primary_category_name": primary.name,
+            "product_reco_score": 0,
+            "seller_id": core.seller[0],
+            "seller_product_id": core.spid,
             "seller_product_sku": core.sku,
             "quantity_sold": {"text": sold_text(sold), "value": sold} if sold else None,
-            "video_url": "", "tiki_verified": 1 if core.seller[0] == 1 else 0, "tiki_hero": 0,
-            "upsell_partner_product": False, "is_high_price_penalty": False, "origin": core.origin,
-            "impression_info": [{"impression_id": f"{pid:x}", "metadata": {"delivery_info_badge_text": ""}}],
-            "visible_impression_info": {"amplitude": {"category_l1_name": primary.root_name,
-                                                      "category_l2_name": primary.name}},
+            "video_url": "",
+            "tiki_verified": 1 if core.seller[0] == 1 else 0,
+            "tiki_hero": 0,
+            "upsell_partner_product": False,
+            "is_high_price_penalty": False,
+            "origin": core.origin,
+            "impression_info": [
+                {"impression_id": f"{pid:x}", "metadata": {"delivery_info_badge_text": ""}}
+            ],
+            "visible_impression_info": {
+                "amplitude": {
+                    "category_l1_name": primary.root_name,
+                    "category_l2_name": primary.name,
+                }
+            },
         }
 
     # -- product detail ------------------------------------------------------------
     def detail(self, i: int) -> dict[str, object]:
-        cat = self.catalog
-        core, pid, price = self.core(i), cat.pid(i), cat.price(i)
-        rng = random.Random(mix(cat.seed, pid, _SALT_DETAIL))
-        brand, primary = cat.brand_of(i), cat.categories_of(i)[0]
-        summary, sold = cat.review_summary(i), cat.sold(i)
-        seller_id, seller_name, store_id = core.seller
-        url_path = f"{core.url_key}.html?spid={core.spid}"
-        in_stock = rng.random() >= 0.05
-        configurable = pid % 3 == 0
-        variants = [{
-            "id": core.spid + 10 + k, "child_id": core.spid + 10 + k, "sku": f"{core.sku}{k}",
-            "name": f"{core.name} - {color}", "price": price, "option1": color,
-            "inventory_status": "available", "selected": k == 0,
-            "thumbnail_url": f"{CDN}/cache/280x280/{core.images[k % len(core.images)]}",
-            "images": [{"large_url": f"{CDN}/cache/w1200/{core.images[k % len(core.images)]}"}],
-            "seller": {"id": seller_id, "name": seller_name},
-        } for k, color in enumerate(rng.sample(words.COLORS, rng.randrange(2, 5)))] if configurable else []
-        body: dict[str, object] = {
-            "id": pid, "master_id": pid, "sku": core.sku, "name": core.name,
-            "url_key": core.url_key, "url_path": url_path,
-            "short_url": f"https://tiki.vn/product-p{pid}.html?spid={core.spid}",
-            "type": "configurable" if configurable else "simple", "book_cover": None,
-            "short_description": f"{core.name}. Xuất xứ {core.origin}. Màu {core.color}.",
-            "price": price, "list_price": core.list_price, "original_price": core.list_price,
-            "badges": [], "badges_new": [{"placement": "top_left", "code": "tikinow", "type": "icon_badge"}],
-            "badges_v3": [], "discount": core.list_price - price,
-            "discount_rate": round(100 * (core.list_price - price) / core.list_price),
-            "rating_average": summary.average, "review_count": summary.total,
-            "review_text": f"({summary.total})", "favourite_count": core.favourite_count,
-            "thumbnail_url": f"{CDN}/cache/280x280/{core.images[0]}", "has_ebook": False,
-            "inventory_status": "available" if in_stock else "out_of_stock",
-            "inventory_type": "backorder", "productset_group_name": primary.name, "is_fresh": False,
-            "seller": None, "is_flower": False, "has_buynow": False, "is_gift_card": False,
-            "salable_type": "", "data_version": 5, "day_ago_created": core.day_ago_created,
-            "all_time_quantity_sold": sold,
-            "meta_title": f"{core.name} | Tiki", "meta_description": f"Mua online {core.name} giá tốt",
-            "meta_keywords": "", "is_baby_milk": False, "is_acoholic_drink": False,
-            "description": description_html(rng, core, brand.name),
-            "images": [image_urls(path) for path in core.images],
-            "warranty_policy": "Bảo hành chính hãng", "brand": {"id": brand.id, "name": brand.name,
-                                                             "slug": brand.slug},
-            "current_seller": {
-                "id": seller_id, "sku": core.sku, "name": seller_name,
-                "link": f"https://tiki.vn/cua-hang/seller-{seller_id}", "logo": f"{CDN}/ts/seller/{store_id:x}.png",
-                "price": price, "product_id": str(core.spid), "store_id": store_id,
-                "is_best_store": seller_id == 1, "is_offline_installment_supported": None},
-            "other_sellers": [], "specifications": specifications(
-                rng, core, primary, brand, cat.has_flag(i, FLAG_HOSTILE_SPECS)),
-            "product_links": [], "gift_item_title": "", "services_and_promotions": [],
-            "promotions": [], "stock_item": {"qty": rng.randrange(1, 500) if in_stock else 0,
-                                             "min_sale_qty": 1, "max_sale_qty": rng.choice([5, 10, 99]),
-                                             "preorder_date": None},
-            "quantity_sold": {"text": sold_text(sold), "value": sold} if sold else None,
-            "categories": {"id": primary.id, "name": primary.name, "is_leaf": True},
-            "breadcrumbs": [
-                {"url": f"/{primary.root_url_key}/c{primary.root_id}", "name": primary.root_name,
-                 "category_id": primary.root_id},
-                {"url": f"/{primary.url_key}/c{primary.id}", "name": primary.name, "category_id": primary.id},
-                {"url": f"/{url_path}", "name": core.name, "category_id": 0}],
-            "installment_info_v2": [], "is_seller_in_chat_whitelist": True,
-            "inventory": {"product_virtual_type": None, "fulfillment_type": "dropship"},
-            "warranty_info": [
-                {"name": "Thời gian bảo hành", "value": f"{rng.choice([6, 12, 24])} Tháng", "url": None},
-                {"name": "Hình thức bảo hành", "value": rng.choice(words.WARRANTY_PLACES), "url": None},
-                {"name": "Hướng dẫn bảo hành", "value": "Xem chi tiết",
-                 "url": "https://hotro.tiki.vn/s/article/chinh-sach-bao-hanh-tai-tiki"}],
-            "return_and_exchange_policy": "Đổi trả trong<br><b>30 ngày</b><br>nếu sp lỗi",
-            "is_tier_pricing_available": False, "is_tier_pricing_eligible": False,
-            "benefits": [{"icon": f"{CDN}/ts/upload/c5/37/ee.png", "text": "Được đồng kiểm khi nhận hàng"}],
-            "return_policy": {"title": "Đổi trả miễn phí 30 ngày", "body": []},
-            "configurable_options": [{"code": "option1", "name": "Màu", "position": 0,
-                                      "show_preview_image": True,
-                                      "values": [{"label": v["option1"]} for v in variants]}]
-            if configurable else [],
-            "configurable_products": variants, "highlight": {"items": [core.origin, core.color]},
-            "video_url": None, "add_on_title": [], "add_on": None, "deal_specs": None,
-            "asa_cashback_widget": None, "website_info": {"title": "Tiki"}, "tracking_info": {
-                "amplitude": {"is_hero": False, "seller_type": "OFFICIAL_STORE", "origin": core.origin}},
-        }
-        if cat.has_flag(i, FLAG_NO_BRAND):
-            if pid % 2:
-                body["brand"] = None
-            else:
-                del body["brand"]
-        reason = cat.invalid_reason(i)
-        if reason == "price_missing":
-            del body["price"]
-        elif reason == "price_negative":
-            body["price"] = -price
-        elif reason == "price_wrong_type":
-            body["price"] = "Liên hệ"
-        elif reason == "name_empty":
-            body["name"] = "" if pid % 2 else "   "
-        return body
+        return product_detail(self.catalog, self.core(i), i)
 
     # -- reviews -------------------------------------------------------------------
     def reviews(self, i: int | None, page: int, limit: int) -> dict[str, object]:
@@ -262,12 +240,19 @@ class Payloads:
         paging["from"] = start + 1 if refs else 0
         paging["to"] = start + len(refs) if refs else 0
         return {
-            "stars": {str(s): {"count": counts[s], "percent": round(100 * counts[s] / rated) if rated else 0}
-                      for s in range(1, 6)},
-            "rating_average": average, "reviews_count": total,
+            "stars": {
+                str(s): {
+                    "count": counts[s],
+                    "percent": round(100 * counts[s] / rated) if rated else 0,
+                }
+                for s in range(1, 6)
+            },
+            "rating_average": average,
+            "reviews_count": total,
             "review_photo": {"total": photos[0], "total_photo": photos[1]},
             "data": [self.review(i, ref) for ref in refs] if i is not None else [],
-            "paging": paging, "sort_options": REVIEW_SORT_OPTIONS,
+            "paging": paging,
+            "sort_options": REVIEW_SORT_OPTIONS,
         }
 
     def review(self, i: int, ref: ReviewRef) -> dict[str, object]:
@@ -276,26 +261,49 @@ class Payloads:
         rng = random.Random(ref.key)
         title, content = review_texts(rng, ref.rating)
         customer_id = 1_000_000 + rng.randrange(30_000_000)
-        delivered = ref.created_at - rng.randrange(3_600, 10 * 86_400)
+        waited = rng.randrange(3_600, 10 * 86_400)
+        delivered = ref.created_at - waited
         seller_id, seller_name, store_id = core.seller
         return {
-            "id": ref.id, "title": title, "content": content, "status": "approved",
-            "thank_count": rng.randrange(0, 12), "score": round(rng.random() * 5, 4),
-            "new_score": round(rng.random() * 5, 4), "customer_id": customer_id,
-            "comment_count": rng.randrange(0, 3), "rating": ref.rating,
-            "images": [{"id": ref.id * 10 + k, "status": "approved",
-                        "full_path": f"{CDN}/ts/review/{ref.key >> (k * 8) & 0xFFFFFFFF:08x}.jpg"}
-                       for k in range(ref.photos)],
-            "thanked": False, "created_at": ref.created_at,
-            "created_by": reviewer(rng, customer_id, ref.created_at), "suggestions": [],
-            "seller": {"id": seller_id, "name": seller_name, "logo": f"{CDN}/ts/seller/{store_id:x}.png"},
-            "product_id": pid, "spid": core.spid,
-            "timeline": {"review_created_date": vn_datetime(ref.created_at),
-                         "delivery_date": vn_datetime(delivered), "current_date": vn_datetime(NOW),
-                         "content": f"Đã dùng {max(1, (ref.created_at - delivered) // 86_400)} ngày",
-                         "explain": f"Đánh giá đã đăng sau {max(1, (ref.created_at - delivered) // 3_600)} giờ "
-                                    "kể từ khi nhận hàng"},
-            "vote_attributes": {"agree": [], "disagree": []}, "attributes": [],
-            "product_attributes": [f"Màu: {core.color}"], "is_photo": ref.photos > 0,
+            "id": ref.id,
+            "title": title,
+            "content": content,
+            "status": "approved",
+            "thank_count": rng.randrange(0, 12),
+            "score": round(rng.random() * 5, 4),
+            "new_score": round(rng.random() * 5, 4),
+            "customer_id": customer_id,
+            "comment_count": rng.randrange(0, 3),
+            "rating": ref.rating,
+            "images": [
+                {
+                    "id": ref.id * 10 + k,
+                    "status": "approved",
+                    "full_path": f"{CDN}/ts/review/{ref.key >> (k * 8) & 0xFFFFFFFF:08x}.jpg",
+                }
+                for k in range(ref.photos)
+            ],
+            "thanked": False,
+            "created_at": ref.created_at,
+            "created_by": reviewer(rng, customer_id, ref.created_at),
+            "suggestions": [],
+            "seller": {
+                "id": seller_id,
+                "name": seller_name,
+                "logo": f"{CDN}/ts/seller/{store_id:x}.png",
+            },
+            "product_id": pid,
+            "spid": core.spid,
+            "timeline": {
+                "review_created_date": vn_datetime(ref.created_at),
+                "delivery_date": vn_datetime(delivered),
+                "current_date": _CURRENT_DATE,
+                "content": f"Đã dùng {max(1, waited // 86_400)} ngày",
+                "explain": f"Đã đăng sau {max(1, waited // 3_600)} giờ kể từ khi nhận hàng",
+            },
+            "vote_attributes": {"agree": [], "disagree": []},
+            "attributes": [],
+            "product_attributes": [f"Màu: {core.color}"],
+            "is_photo": ref.photos > 0,
             "delivery_rating": [],
         }

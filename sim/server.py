@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -31,7 +30,6 @@ REVIEWS_PATH = "/api/v2/reviews"
 JSON_TYPE = "application/json"
 CACHE_CONTROL = "max-age=300"
 
-log = logging.getLogger("sim")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog", Catalog)
@@ -48,9 +46,16 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def json_response(obj: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=status, content_type=JSON_TYPE,
-                        charset="utf-8", headers=headers)
+def json_response(
+    obj: object, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(obj),
+        status=status,
+        content_type=JSON_TYPE,
+        charset="utf-8",
+        headers=headers,
+    )
 
 
 def _kind(path: str) -> tuple[str, str | None]:
@@ -58,8 +63,8 @@ def _kind(path: str) -> tuple[str, str | None]:
         return "listings", None
     if path == REVIEWS_PATH:
         return "reviews", None
-    if path.startswith(PRODUCT_PREFIX) and "/" not in path[len(PRODUCT_PREFIX):]:
-        return "product", path[len(PRODUCT_PREFIX):]
+    if path.startswith(PRODUCT_PREFIX) and "/" not in path[len(PRODUCT_PREFIX) :]:
+        return "product", path[len(PRODUCT_PREFIX) :]
     return "other", None
 
 
@@ -92,8 +97,11 @@ async def api_faults(request: web.Request, handler: Handler) -> web.StreamRespon
     if retry_after:
         stats.faults["rate_limited"] += 1
         stats.by_status[429] += 1
-        return json_response({"error": {"code": 429, "message": "Too Many Requests"}}, 429,
-                             {"Retry-After": str(retry_after), "Cache-Control": "no-store"})
+        return json_response(
+            {"error": {"code": 429, "message": "Too Many Requests"}},
+            429,
+            {"Retry-After": str(retry_after), "Cache-Control": "no-store"},
+        )
     stats.admitted(now)
     plan: Plan = faults.plan()
     if plan.drop:
@@ -107,13 +115,19 @@ async def api_faults(request: web.Request, handler: Handler) -> web.StreamRespon
     if plan.error:
         stats.faults["errors"] += 1
         stats.by_status[plan.error] += 1
-        return json_response({"error": {"code": plan.error, "message": "Service unavailable"}},
-                             plan.error, {"Cache-Control": "no-store"})
+        return json_response(
+            {"error": {"code": plan.error, "message": "Service unavailable"}},
+            plan.error,
+            {"Cache-Control": "no-store"},
+        )
     if kind == "product" and _int(product_id, -1) in faults.fail_ids:
         stats.faults["failed_product"] += 1
         stats.by_status[500] += 1
-        return json_response({"error": {"code": 500, "message": "Internal Server Error"}}, 500,
-                             {"Cache-Control": "no-store"})
+        return json_response(
+            {"error": {"code": 500, "message": "Internal Server Error"}},
+            500,
+            {"Cache-Control": "no-store"},
+        )
     response = await handler(request)
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
         body = response.body
@@ -137,8 +151,13 @@ async def listings(request: web.Request) -> web.Response:
         return json_response({"error": "the 'category' query parameter is required"}, 400)
     brands = [_int(b, -1) for b in q.get("brand", "").split(",") if b.strip()]
     body = request.app[PAYLOADS].listing(
-        category, brands, _int(q.get("page"), 1), _int(q.get("limit"), 40),
-        q.get("sort", "default"), q.get("aggregations") == "2")
+        category,
+        brands,
+        _int(q.get("page"), 1),
+        _int(q.get("limit"), 40),
+        q.get("sort", "default"),
+        q.get("aggregations") == "2",
+    )
     return json_response(body)
 
 
@@ -153,7 +172,9 @@ async def product(request: web.Request) -> web.Response:
 async def reviews(request: web.Request) -> web.Response:
     q = request.query
     if not q.get("product_id", "").strip().isdigit():
-        return json_response({"error": "the 'product_id' query parameter must be a product id"}, 400)
+        return json_response(
+            {"error": "the 'product_id' query parameter must be a product id"}, 400
+        )
     app = request.app
     catalog = app[CATALOG]
     index = catalog.index_of(int(q["product_id"]))
@@ -162,11 +183,15 @@ async def reviews(request: web.Request) -> web.Response:
     if app[FAULTS].review_request_adds_review() and index is not None:
         catalog.add_new_review(index)
         app[STATS].faults["new_reviews"] += 1
-    return json_response(app[PAYLOADS].reviews(index, _int(q.get("page"), 1), _int(q.get("limit"), 5)))
+    return json_response(
+        app[PAYLOADS].reviews(index, _int(q.get("page"), 1), _int(q.get("limit"), 5))
+    )
 
 
 async def unknown_api(request: web.Request) -> web.Response:
-    return json_response({"error": {"code": 404, "message": f"no such endpoint: {request.path}"}}, 404)
+    return json_response(
+        {"error": {"code": 404, "message": f"no such endpoint: {request.path}"}}, 404
+    )
 
 
 async def truth(request: web.Request) -> web.Response:
@@ -223,8 +248,9 @@ def make_app(catalog: Catalog, faults: Faults) -> web.Application:
 
 async def serve(app: web.Application, host: str, port: int) -> None:
     """Bind, print the base URL as the first stdout line, serve until SIGTERM/SIGINT."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           handler_cancellation=True, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()

@@ -49,8 +49,11 @@ class Reply:
 
 
 def _query(params: dict[str, object]) -> str:
-    pairs = {k: ",".join(map(str, v)) if isinstance(v, (list, tuple, set)) else str(v)
-             for k, v in params.items() if v is not None}
+    pairs = {
+        k: ",".join(map(str, v)) if isinstance(v, (list, tuple, set)) else str(v)
+        for k, v in params.items()
+        if v is not None
+    }
     return "?" + urllib.parse.urlencode(pairs) if pairs else ""
 
 
@@ -72,12 +75,17 @@ class SimProcess:
             if value is None:
                 continue
             args.append("--" + name.replace("_", "-"))
-            args.append(",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
+            args.append(
+                ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            )
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])
+        )
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, env=env)
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env
+        )
         assert self.proc.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self.proc.stdout, selectors.EVENT_READ)
@@ -86,8 +94,10 @@ class SimProcess:
         if not line.startswith("http"):
             error = self._stderr_text()
             self.stop()
-            raise SimError(f"simulator {' '.join(args[1:])} did not print its URL "
-                           f"within {self.startup_timeout} s: {error or 'no stderr'}")
+            raise SimError(
+                f"simulator {' '.join(args[1:])} did not print its URL "
+                f"within {self.startup_timeout} s: {error or 'no stderr'}"
+            )
         self.url = line
         return self
 
@@ -124,16 +134,28 @@ class SimProcess:
             self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # -- HTTP ----------------------------------------------------------------------
-    def request(self, method: str, path: str, body: object = None,
-                headers: dict[str, str] | None = None, timeout: float = 60.0) -> Reply:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> Reply:
         """One HTTP exchange; any status is a Reply, connection failures raise OSError."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers=headers or {}
+        )
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
@@ -143,14 +165,21 @@ class SimProcess:
             with err:
                 return Reply(err.code, err.headers, err.read())
 
-    def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 60.0,
-            **params: object) -> Reply:
+    def get(
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60.0,
+        **params: object,
+    ) -> Reply:
         return self.request("GET", path + _query(params), headers=headers, timeout=timeout)
 
     def _control(self, method: str, path: str, body: object = None) -> Any:
         reply = self.request(method, path, body)
         if reply.status != 200:
-            raise SimError(f"{method} {path} answered {reply.status}: {reply.body.decode(errors='replace')}")
+            raise SimError(
+                f"{method} {path} answered {reply.status}: {reply.body.decode(errors='replace')}"
+            )
         return reply.json()
 
     def truth(self, **query: object) -> dict[str, Any]:

@@ -28,8 +28,10 @@ class Truth:
         n = cat.size.products
         pids = [cat.pid(i) for i in range(n)]
         status = [cat.status_code(i) for i in range(n)]
-        by_category = {str(c.id): sorted(b.id for b, _ in cat.brands_in_category(c.index))
-                       for c in cat.categories}
+        by_category = {
+            str(c.id): sorted(b.id for b, _ in cat.brands_in_category(c.index))
+            for c in cat.categories
+        }
         brand_ids = sorted({bid for bids in by_category.values() for bid in bids})
         invalid = {str(pids[i]): INVALID_REASONS[status[i] - 2] for i in range(n) if status[i] >= 2}
         valid = [pids[i] for i in range(n) if status[i] == 0]
@@ -44,7 +46,12 @@ class Truth:
             "size": {"products": n, "categories": cat.size.categories, "brands": cat.size.brands},
             "categories": [c.id for c in cat.categories],
             "brands": {"ids": brand_ids, "by_category": by_category},
-            "products": {"listed": pids, "valid": valid, "invalid": invalid, "not_found": not_found},
+            "products": {
+                "listed": pids,
+                "valid": valid,
+                "invalid": invalid,
+                "not_found": not_found,
+            },
             "reviews": self._reviews(reviews, product_ids, pids, status),
             "totals": {
                 "categories": len(cat.categories),
@@ -61,8 +68,9 @@ class Truth:
             },
         }
 
-    def _reviews(self, mode: str, product_ids: set[int] | None, pids: list[int],
-                 status: list[int]) -> dict[str, object]:
+    def _reviews(
+        self, mode: str, product_ids: set[int] | None, pids: list[int], status: list[int]
+    ) -> dict[str, object]:
         cat = self.catalog
         if product_ids is None:
             selected = [i for i in range(len(pids)) if status[i] != NOT_FOUND]
@@ -71,8 +79,9 @@ class Truth:
             selected = sorted(i for i in found if i is not None and status[i] != NOT_FOUND)
         part: dict[str, object] = {"total": sum(cat.review_total(i) for i in selected)}
         if mode == "counts":
-            part["count_by_product"] = {str(pids[i]): cat.review_total(i)
-                                        for i in selected if cat.review_total(i)}
+            part["count_by_product"] = {
+                str(pids[i]): cat.review_total(i) for i in selected if cat.review_total(i)
+            }
         elif mode != "0":
             by_product: dict[str, list[int]] = {}
             invalid: dict[str, str] = {}

@@ -12,7 +12,8 @@ VN_TZ = timezone(timedelta(hours=7))
 NOW = 1_734_652_800
 
 
-def _splitmix(x: int) -> int:
+def splitmix(x: int) -> int:
+    """One splitmix64 step: a well-mixed 64-bit function of x."""
     x = (x + 0x9E3779B97F4A7C15) & MASK64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
@@ -23,7 +24,7 @@ def mix(*parts: int) -> int:
     """A 64-bit hash of a few ints: cheap, stable across processes and Python versions."""
     h = 0x243F6A8885A308D3
     for part in parts:
-        h = _splitmix(h ^ (part & MASK64))
+        h = splitmix(h ^ (part & MASK64))
     return h
 
 
@@ -45,3 +46,8 @@ def vn_datetime(ts: int) -> str:
 def format_vnd(amount: int) -> str:
     """150000 -> '150.000 ₫'."""
     return f"{amount:,}".replace(",", ".") + " ₫"
+
+
+def sold_text(value: int) -> str:
+    """The `quantity_sold.text` of a count: 'Đã bán 57', 'Đã bán 1k+'."""
+    return f"Đã bán {value}" if value < 1_000 else f"Đã bán {value // 1_000}k+"

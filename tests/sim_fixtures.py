@@ -19,8 +19,9 @@ class Client:
         self.host, self.port, self.timeout = parts.hostname or "", parts.port or 80, timeout
         self.conn: http.client.HTTPConnection | None = None
 
-    def get(self, path: str, headers: dict[str, str] | None = None,
-            **params: object) -> tuple[int, http.client.HTTPMessage, bytes]:
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, **params: object
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
         if params:
             path += "?" + urllib.parse.urlencode(params)
         if self.conn is None:
@@ -37,7 +38,7 @@ class Client:
         return resp.status, resp.headers, body
 
     def json(self, path: str, **params: object) -> Any:
-        status, _, body = self.get(path, **params)
+        status, _, body = self.get(path + "?" + urllib.parse.urlencode(params) if params else path)
         assert status == 200, (path, params, status, body[:200])
         return json.loads(body)
 
@@ -49,13 +50,18 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
-def walk_listing(client: Client, category: int, brand: int | None = None,
-                 limit: int = 40) -> list[int | str]:
+def walk_listing(
+    client: Client, category: int, brand: int | None = None, limit: int = 40
+) -> list[int | str]:
     """Every item id of a category (optionally one brand), page by page up to last_page."""
     ids: list[int | str] = []
     page, last_page = 1, 1
@@ -80,6 +86,7 @@ def walk_reviews(client: Client, product_id: int, limit: int = 20) -> list[dict[
     first = client.json("/api/v2/reviews", product_id=product_id, page=1, limit=limit)
     reviews = list(first["data"])
     for page in range(2, first["paging"]["last_page"] + 1):
-        reviews.extend(client.json("/api/v2/reviews", product_id=product_id, page=page,
-                                   limit=limit)["data"])
+        reviews.extend(
+            client.json("/api/v2/reviews", product_id=product_id, page=page, limit=limit)["data"]
+        )
     return reviews
