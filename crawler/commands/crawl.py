@@ -3,8 +3,9 @@
 - spider arguments are checked before the crawl starts: a problem is one
   sentence on stderr and exit status 2, not a traceback;
 - the exit status tells the run's outcome, for cron, Scrapyd and CI users:
-  0 when the spider finished and no record failed, 1 otherwise (the failures
-  are in the run's failures file and in the ``failures/*`` stats).
+  0 for a good run, 1 for a broken one: the run report's verdict
+  (:mod:`crawler.extensions.report`; by default any failed record breaks the
+  run, ``REPORT_MAX_FAILURE_SHARE`` tolerates a share).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 
 
 def exit_status(stats: dict[str, Any]) -> int:
-    """0 for a clean run, 1 for a run that stopped early or lost records."""
+    """0 for a good run, 1 for a broken one."""
+    if "run/problems" in stats:  # the run report's verdict
+        return 1 if stats["run/problems"] else 0
     if stats.get("finish_reason") != "finished":
         return 1
     return 1 if stats.get("failures/count", 0) else 0

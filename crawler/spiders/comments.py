@@ -3,7 +3,8 @@
 Arguments (``-a``):
 - ``product_ids=ID,ID``, or
 - ``ids_file=PATH``: CSV with an ``id`` column, or JSON Lines with ``id`` (a
-  products feed, or a failures file).
+  products feed, or a failures file), or
+- neither, when ``MONGO_URI`` is set: the ids of the products collection.
 
 Page 1 of a product gives ``last_page``; the remaining pages are requested at
 once and Scrapy's concurrency settings pace them. Reviews arriving during the
@@ -16,15 +17,21 @@ so none is missed and none is written twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from pymongo.errors import PyMongoError
+from scrapy.exceptions import CloseSpider
+
 from crawler.args import parse_id_list, read_ids_file
 from crawler.exceptions import ExtractionError, SpiderArgumentError
 from crawler.extract import extract_comments, extract_paging
+from crawler.mongo_docs import MongoConfig
+from crawler.pipelines.mongo import read_product_ids
 from crawler.spiders.base import REVIEWS_PATH, MarketplaceSpider
 
 if TYPE_CHECKING:
@@ -60,7 +67,14 @@ class CommentsSpider(MarketplaceSpider):
         spider.page_size = min(crawler.settings.getint("REVIEWS_PAGE_SIZE"), 20)
         spider.max_rounds = crawler.settings.getint("COMMENTS_MAX_ROUNDS")
         spider.in_flight: dict[int, _ProductReviews] = {}
+        # progress: reviews announced by the page 1 read so far, and how many
+        spider.announced = 0
+        spider.first_pages_read = 0
         return spider
+
+    def progress_total(self) -> tuple[int | None, bool]:
+        exact = self.first_pages_read >= len(self.product_ids)
+        return self.announced or None, exact
 
     @classmethod
     def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -69,16 +83,35 @@ class CommentsSpider(MarketplaceSpider):
         if kwargs.get("ids_file"):
             return {"product_ids": read_ids_file(kwargs["ids_file"], kind="reviews")}
         ids = parse_id_list(kwargs.get("product_ids"), "product_ids")
-        if not ids:
+        if not ids and not settings.get("MONGO_URI"):
             raise SpiderArgumentError(
-                "No products given: pass -a product_ids=ID,ID or -a ids_file=PATH."
+                "No products given: pass -a product_ids=ID,ID or -a ids_file=PATH, "
+                "or set MONGO_URI to read them from the products collection."
             )
-        return {"product_ids": ids}
+        return {"product_ids": ids}  # [] means: the products collection's
 
     async def start(self) -> AsyncIterator[Any]:
+        if not self.product_ids:
+            self.product_ids = await self.product_ids_from_mongo()
         for product_id in self.product_ids:
             self.in_flight[product_id] = _ProductReviews(pending=1)
             yield self.reviews_request(product_id, page=1)
+
+    async def product_ids_from_mongo(self) -> list[int]:
+        """The ids of the products collection, read in a worker thread."""
+        config = MongoConfig.from_settings(self.settings)
+        assert config is not None  # parse_arguments lets "no ids" through only then
+        try:
+            ids = await asyncio.to_thread(read_product_ids, config)
+        except PyMongoError as exc:  # the database is a boundary
+            logger.error("Cannot read product ids from MongoDB at %s: %s", config.where, exc)
+            raise CloseSpider("mongo_unavailable") from exc
+        if not ids:
+            logger.error("No products to read reviews of: MongoDB at %s has none.", config.where)
+            raise CloseSpider("no_products")
+        logger.info("Reading the reviews of %d products from MongoDB at %s.", len(ids),
+                    config.where)
+        return ids
 
     def reviews_request(self, product_id: int, page: int, again: bool = False) -> scrapy.Request:
         url = self.api_url(REVIEWS_PATH, product_id=product_id, page=page, limit=self.page_size)
@@ -92,10 +125,12 @@ class CommentsSpider(MarketplaceSpider):
         )
 
     def parse_reviews(self, response: Response, product_id: int, page: int) -> Iterator[Any]:
+        # All bookkeeping happens before the first yield: Scrapy may download
+        # and parse the requests yielded here before this generator finishes.
         state = self.in_flight.get(product_id)
         if state is None:  # resumed job: the product's bookkeeping was not kept
             state = self.in_flight[product_id] = _ProductReviews(pending=1)
-        state.pending -= 1
+        output: list[Any] = []
         payload = self.payload(response)
         if payload is not None:
             try:
@@ -109,14 +144,18 @@ class CommentsSpider(MarketplaceSpider):
             state.high = max(state.high, paging.total)
             state.low = paging.total if state.low < 0 else min(state.low, paging.total)
             if page == 1 and state.rounds == 1:
+                self.first_pages_read += 1
+                self.announced += paging.total
                 for next_page in range(2, paging.last_page + 1):
                     state.pending += 1
-                    yield self.reviews_request(product_id, next_page)
+                    output.append(self.reviews_request(product_id, next_page))
             for comment in comments:
                 if comment.id not in state.seen:
                     state.seen.add(comment.id)
-                    yield comment
-        yield from self._maybe_done(product_id, state)
+                    output.append(comment)
+        state.pending -= 1
+        output.extend(self._maybe_done(product_id, state))
+        yield from output
 
     def on_error(self, failure: Failure) -> None:
         super().on_error(failure)
@@ -151,4 +190,4 @@ class CommentsSpider(MarketplaceSpider):
                 state.high,
                 state.rounds,
             )
-        del self.in_flight[product_id]
+        self.in_flight.pop(product_id, None)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import scrapy
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,15 @@ class ProductsSpider(MarketplaceSpider):
         spider.category_ids = parsed["categories"]
         spider.brand_ids = parsed["brands"]
         spider.page_size = crawler.settings.getint("LISTING_PAGE_SIZE")
+        # progress: distinct ids seen in listings, listing pages still to read
+        spider.listed: set[int] = set()
+        spider.listings_pending = 0
         return spider
+
+    def progress_total(self) -> tuple[int | None, bool]:
+        if self.ids:
+            return len(self.ids), True
+        return len(self.listed) or None, self.listings_pending == 0
 
     @classmethod
     def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -70,6 +79,7 @@ class ProductsSpider(MarketplaceSpider):
                 yield self.product_request(product_id)
             return
         pairs = await self.discover_brands()
+        self.listings_pending += len(pairs)
         for category_id, brand_id in pairs:
             yield self.listing_request(category_id, brand_id, page=1)
 
@@ -141,6 +151,7 @@ class ProductsSpider(MarketplaceSpider):
     def parse_listing(
         self, response: Response, category_id: int, brand_id: int | None, page: int
     ) -> Iterator[scrapy.Request]:
+        self.listings_pending -= 1
         payload = self.payload(response)
         if payload is None:
             return
@@ -149,12 +160,19 @@ class ProductsSpider(MarketplaceSpider):
         except ExtractionError as exc:
             self.record_failure(response.request, exc.reason, str(exc))
             return
+        self.listed.update(ids)
         if page == 1:
             paging = extract_paging(payload)
+            self.listings_pending += max(paging.last_page - 1, 0)
             for next_page in range(2, paging.last_page + 1):
                 yield self.listing_request(category_id, brand_id, next_page)
         for product_id in ids:
             yield self.product_request(product_id)
+
+    def on_error(self, failure: Failure) -> None:
+        super().on_error(failure)
+        if failure.request.meta.get("kind") == "listing":  # type: ignore[attr-defined]
+            self.listings_pending -= 1
 
     # -- product detail -----------------------------------------------------
 

@@ -1,0 +1,279 @@
+"""The benchmark runner: ``make bench`` (or ``python bench/run.py``).
+
+Starts the simulator in its own process and measures, with medians over
+``--repeats`` runs:
+
+- cpu: the products crawl (listings + details, cleaning, validation, feeds; no
+  database) with no added latency: records/s and CPU ms per record for our
+  crawler and for the asyncio + aiohttp baseline (bench/baseline.py), and their
+  ratio;
+- latency: 100 ms +- 20 ms added latency, concurrency 64, products from an ids
+  file: records/s as a share of the limit (concurrency / latency);
+- scale: 200,000 products from an ids file: wall time, peak RSS, and RSS after
+  50k, 100k, 150k, 200k items;
+- the rate-limit and MongoDB sink benchmarks (bench/bench_ratelimit.py,
+  bench/bench_mongo_sink.py) when present, run as they are.
+
+Prints a markdown table; writes the figures to bench/results/<time>.json.
+``--smoke`` runs everything tiny and once (the test suite does that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sim.testing import SimProcess  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_ours(
+    url: str, out: Path, args: list[str], settings: dict[str, Any], env_extra: dict[str, str]
+) -> dict[str, Any]:
+    """One ``scrapy crawl products``: records from its run report, CPU of the process."""
+    command = [sys.executable, "-m", "scrapy", "crawl", "products", "-a", "run_id=bench", *args]
+    for name, value in settings.items():
+        command += ["-s", f"{name}={value}"]
+    env = {
+        **os.environ,
+        **env_extra,
+        "MARKETPLACE_URL": url,
+        "CRAWLER_OUTPUT_DIR": str(out),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MONGO_URI", None)
+    cpu, started = children_cpu(), time.perf_counter()
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall, cpu = time.perf_counter() - started, children_cpu() - cpu
+    report_path = out / "products" / "bench" / "report.json"
+    if not report_path.exists():
+        raise RuntimeError(f"our crawl wrote no report:\n{proc.stderr[-3000:]}")
+    report = orjson.loads(report_path.read_bytes())
+    items = report["items"]
+    records = sum(items["scraped"].values()) + sum(items["rejected"].values())
+    # records/s over the crawl itself (start to finish), CPU of the whole process
+    return {"records": records, "wall_seconds": report["duration_seconds"], "cpu_seconds": cpu,
+            "process_seconds": wall, "requests": report["requests"]}
+
+
+def run_baseline(url: str, out: Path, args: list[str]) -> dict[str, Any]:
+    command = [sys.executable, str(ROOT / "bench" / "baseline.py"), "--url", url,
+               "--out", str(out), *args]
+    cpu, started = children_cpu(), time.perf_counter()
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    wall, cpu = time.perf_counter() - started, children_cpu() - cpu
+    counts = orjson.loads(proc.stdout.strip().splitlines()[-1])
+    return {"records": counts["records"], "wall_seconds": counts["wall_seconds"],
+            "cpu_seconds": cpu, "process_seconds": wall, "requests": counts["requests"]}
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of a repeated measurement."""
+    records = statistics.median(r["records"] for r in runs)
+    wall = statistics.median(r["wall_seconds"] for r in runs)
+    cpu = statistics.median(r["cpu_seconds"] for r in runs)
+    return {
+        "records": records,
+        "wall_seconds": round(wall, 2),
+        "records_per_second": round(records / wall, 1),
+        "cpu_ms_per_record": round(1000 * cpu / records, 3) if records else None,
+        "runs": runs,
+    }
+
+
+def bench_cpu(size: str, repeats: int, tmp: Path) -> dict[str, Any]:
+    with SimProcess(size=size, seed=1) as sim:
+        categories = ",".join(map(str, sim.truth(reviews=0)["categories"]))
+        ours, baseline = [], []
+        for n in range(repeats):
+            ours.append(run_ours(sim.url, tmp / f"cpu-ours-{n}", [],
+                                 {"CATEGORIES": categories}, {}))
+            baseline.append(run_baseline(sim.url, tmp / f"cpu-base-{n}",
+                                         ["--categories", categories, "--concurrency", "16"]))
+    result = {"ours": summary(ours), "baseline": summary(baseline)}
+    result["cpu_ratio"] = round(
+        result["ours"]["cpu_ms_per_record"] / result["baseline"]["cpu_ms_per_record"], 2
+    )
+    return result
+
+
+def ids_file(ids: list[int], path: Path) -> Path:
+    path.write_text("id\n" + "\n".join(map(str, ids)) + "\n", encoding="utf-8")
+    return path
+
+
+def bench_latency(size: str, repeats: int, tmp: Path, count: int) -> dict[str, Any]:
+    concurrency, latency = 64, 0.100
+    limit = concurrency / latency
+    settings = {
+        "CONCURRENT_REQUESTS": concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": concurrency,
+        "ROBOTSTXT_OBEY": False,
+    }
+    with SimProcess(size=size, seed=1) as sim:
+        ids = sim.truth(reviews=0)["products"]["valid"][:count]
+        path = ids_file(ids, tmp / "latency-ids.csv")
+        sim.config(latency_ms=100, jitter_ms=20)
+        ours = [run_ours(sim.url, tmp / f"lat-ours-{n}", ["-a", f"ids_file={path}"], settings, {})
+                for n in range(repeats)]
+        baseline = [run_baseline(sim.url, tmp / f"lat-base-{n}",
+                                 ["--ids-file", str(path), "--concurrency", str(concurrency)])
+                    for n in range(repeats)]
+    result = {"limit_records_per_second": limit, "ours": summary(ours),
+              "baseline": summary(baseline)}
+    for who in ("ours", "baseline"):
+        result[who]["share_of_limit"] = round(result[who]["records_per_second"] / limit, 3)
+    return result
+
+
+def bench_scale(size: str, tmp: Path, marks: list[int]) -> dict[str, Any]:
+    with SimProcess(size=size, seed=1) as sim:
+        ids = sim.truth(reviews=0)["products"]["listed"]
+        path = ids_file(ids, tmp / "scale-ids.csv")
+        out = tmp / "scale"
+        env = {**os.environ, "MARKETPLACE_URL": sim.url, "CRAWLER_OUTPUT_DIR": str(out),
+               "LOG_LEVEL": "WARNING"}
+        env.pop("MONGO_URI", None)
+        command = [sys.executable, "-m", "scrapy", "crawl", "products", "-a", "run_id=bench",
+                   "-a", f"ids_file={path}", "-s", "ROBOTSTXT_OBEY=False"]
+        started = time.perf_counter()
+        proc = psutil.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+        peak, rss_at, pending = 0, {}, list(marks)
+        folder = out / "products" / "bench"
+        while proc.poll() is None:
+            try:
+                rss = proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                break
+            peak = max(peak, rss)
+            files = len(list(folder.glob("products-*.jsonl"))) if folder.exists() else 0
+            while pending and files * 1000 >= pending[0] + 1000:  # the mark's batch is done
+                rss_at[str(pending.pop(0))] = rss
+            time.sleep(0.5)
+        wall = time.perf_counter() - started
+    report = orjson.loads((folder / "report.json").read_bytes())
+    items = report["items"]
+    records = sum(items["scraped"].values()) + sum(items["rejected"].values())
+    return {
+        "products": len(ids),
+        "records": records,
+        "failed": report["failures"]["count"],
+        "wall_seconds": round(wall, 1),
+        "records_per_second": round(records / wall, 1),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "rss_mb_after": {k: round(v / 2**20, 1) for k, v in rss_at.items()},
+    }
+
+
+def bench_script(name: str, args: list[str], tmp: Path) -> dict[str, Any] | None:
+    """Another bench script of this folder, run as it is; its figures if it
+    writes ``--json`` output, its printed table otherwise."""
+    script = ROOT / "bench" / name
+    if not script.exists():
+        return None
+    out = tmp / f"{script.stem}.json"
+    proc = subprocess.run([sys.executable, str(script), *args, "--json", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    result: dict[str, Any] = {"exit_status": proc.returncode, "output": proc.stdout[-4000:]}
+    if out.exists():
+        result["figures"] = orjson.loads(out.read_bytes())
+    return result
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["| benchmark | ours | baseline | ratio / share |", "| --- | --- | --- | --- |"]
+    cpu = results.get("cpu")
+    if cpu:
+        o, b = cpu["ours"], cpu["baseline"]
+        lines.append(f"| cpu: records/s | {o['records_per_second']} | {b['records_per_second']} "
+                     f"| {o['records_per_second'] / b['records_per_second']:.2f}x |")
+        lines.append(f"| cpu: CPU ms/record | {o['cpu_ms_per_record']} | "
+                     f"{b['cpu_ms_per_record']} | {cpu['cpu_ratio']}x |")
+    lat = results.get("latency")
+    if lat:
+        o, b = lat["ours"], lat["baseline"]
+        lines.append(f"| latency 100±20 ms, conc. 64: records/s (limit "
+                     f"{lat['limit_records_per_second']:.0f}) | {o['records_per_second']} | "
+                     f"{b['records_per_second']} | {o['share_of_limit']:.1%} / "
+                     f"{b['share_of_limit']:.1%} of limit |")
+    scale = results.get("scale")
+    if scale:
+        after = ", ".join(f"{int(k) // 1000}k: {v}" for k, v in scale["rss_mb_after"].items())
+        lines.append(f"| scale: {scale['products']:,} ids | {scale['wall_seconds']} s, "
+                     f"{scale['records_per_second']}/s, peak {scale['peak_rss_mb']} MB "
+                     f"(RSS MB after {after}) | | |")
+    for name in ("ratelimit", "mongo_sink"):
+        if results.get(name):
+            lines.append(f"| {name} | see below | | exit {results[name]['exit_status']} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", default="small", help="simulator size for cpu and latency")
+    parser.add_argument("--scale-size", default="huge")
+    parser.add_argument("--latency-count", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="cpu,latency,scale,ratelimit,mongo_sink")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
+    parser.add_argument("--results", default=str(RESULTS))
+    options = parser.parse_args()
+    only = set(options.only.split(","))
+    if options.smoke:
+        options.size, options.scale_size, options.repeats = "tiny", "tiny", 1
+        options.latency_count = 100
+        only -= {"ratelimit", "mongo_sink"}
+    results: dict[str, Any] = {"started_at": datetime.now(timezone.utc).isoformat(),
+                               "cpus": os.cpu_count(), "options": vars(options)}
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        tmp = Path(folder)
+        if "cpu" in only:
+            results["cpu"] = bench_cpu(options.size, options.repeats, tmp)
+        if "latency" in only:
+            results["latency"] = bench_latency(options.size, options.repeats, tmp,
+                                               options.latency_count)
+        if "scale" in only:
+            marks = [50_000, 100_000, 150_000, 200_000] if not options.smoke else [100]
+            results["scale"] = bench_scale(options.scale_size, tmp, marks)
+        if "ratelimit" in only:
+            results["ratelimit"] = bench_script("bench_ratelimit.py", [], tmp)
+        if "mongo_sink" in only:
+            results["mongo_sink"] = bench_script("bench_mongo_sink.py", [], tmp)
+    print(table(results))
+    for name in ("ratelimit", "mongo_sink"):
+        if results.get(name):
+            print(f"\n{name}:\n{results[name]['output']}")
+    folder = Path(options.results)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
+    path = folder / f"{'smoke-' if options.smoke else ''}{stamp}.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"\nfigures: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
