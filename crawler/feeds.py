@@ -21,4 +21,7 @@ def run_dir(spider: Any) -> Path:
 def uri_params(params: dict[str, Any], spider: Any) -> dict[str, Any]:
     params["output_dir"] = str(Path(spider.settings.get("OUTPUT_DIR")).expanduser())
     params["run_id"] = spider.run_id
+    # a resumed JOBDIR job (crawler.extensions.resume) numbers its batch files
+    # after the ones its earlier runs wrote: it never appends to one of them
+    params["batch_id"] += getattr(spider, "feed_batch_offset", 0)
     return params

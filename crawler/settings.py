@@ -56,25 +56,106 @@ AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.25
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 8.0
-# A JSON API answers in well under a minute; 180 s (Scrapy's default) only
-# holds a slot on a hung connection.
-DOWNLOAD_TIMEOUT = 30
-# A product detail is ~20-60 KB; anything near 16 MB is not the API answering.
-DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
-DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+# A JSON API answers in well under a second; 180 s (Scrapy's default) only
+# holds a slot on a hung connection. With 5 retries a hung request costs at
+# most 6 x 20 s plus the waits, and the failures file names it.
+DOWNLOAD_TIMEOUT = 20
+# A product detail is ~20-60 KB and a listing page ~100-200 KB; a body over
+# 4 MB is not the API answering (it fails as body_too_large, not retried).
+DOWNLOAD_MAXSIZE = 4 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 1024 * 1024
 # Scrapy's default of 100 item workers per response is the largest CPU cost of
 # a crawl of small JSON responses (scrapy#5182); our callbacks yield at most a
 # page of items, processed in order.
 CONCURRENT_ITEMS = 1
 
+# -- resilience -------------------------------------------------------------
+# Retries, 429 throttling, JOBDIR resume and the HTTP cache: see
+# docs/resilience.md. The components are listed under EXTENSIONS and
+# DOWNLOADER_MIDDLEWARES below.
+
+# 5 retries (6 attempts) of 429, 5xx, 408, timeouts, lost connections and
+# malformed JSON bodies (Scrapy: 2, at once). The n-th waits Retry-After when
+# the API sends one, else 1, 2, 4, 8, 16 s (at most 60 s), each between half
+# and all of it (jitter): ~30 s of waiting outlasts a short outage.
+RETRY_TIMES = 5
+RETRY_BACKOFF_BASE = 1.0
+RETRY_BACKOFF_MAX = 60.0
+RETRY_BACKOFF_JITTER = 0.5
+# a Retry-After longer than this is cut to it (a retry then may meet another 429)
+RETRY_AFTER_MAX = 120.0
+# a 200 whose JSON does not parse is a cut body or a proxy's page: retried
+RETRY_MALFORMED_JSON = True
+# the spider logs a request that failed for good, once, with its reason
+RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"
+# After a 429 a slot sends at 90% of the rate the site admitted over the last
+# 2 s, then 2% more per second while no 429 comes (docs/resilience.md).
+THROTTLE_429_ENABLED = True
+THROTTLE_429_BACKOFF = 0.9
+THROTTLE_429_WINDOW = 2.0
+THROTTLE_429_RECOVERY = 0.02
+# With JOBDIR: how often requests are journaled as done (their items flushed
+# to the feeds and, with MongoDB on, acknowledged); what a kill makes redo.
+RESUME_CHECKPOINT_SECONDS = 2.0
+# The HTTP cache is off; turn it on for re-runs of the same crawl
+# (-s HTTPCACHE_ENABLED=True): RFC 2616 rules with the API's ETag and
+# Cache-Control, so a second run within max-age sends no request and a later
+# one revalidates (304). Answers that are retried are never stored.
+HTTPCACHE_ENABLED = False
+HTTPCACHE_POLICY = "scrapy.extensions.httpcache.RFC2616Policy"
+HTTPCACHE_IGNORE_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
+
 # -- components -------------------------------------------------------------
 
 # Pipelines: cleaning (100s), validation (200s), storage (300s+).
-ITEM_PIPELINES: dict[str, int] = {}
+ITEM_PIPELINES: dict[str, int] = {
+    # HTML and entities to clean text, the description sanitised: validation
+    # then judges what users get ("   " as a name is empty once cleaned)
+    "crawler.pipelines.clean.CleanPipeline": 100,
+    # a schema per item type; invalid items go to the rejects file, not further
+    "crawler.pipelines.validate.ValidatePipeline": 200,
+    # batch upserts into MongoDB, only valid items; off unless MONGO_URI is set
+    "crawler.pipelines.mongo.MongoUpsertPipeline": 300,
+}
+
+# -- MongoDB ----------------------------------------------------------------
+
+# Off when empty. From the environment, so that credentials stay out of files
+# and command lines; logged without the password.
+MONGO_URI = os.environ.get("MONGO_URI", "")
+MONGO_DATABASE = os.environ.get("MONGO_DATABASE", "marketplace")
+# 500 upserts per bulk_write: few round trips, a few MB per request at most
+MONGO_BATCH_SIZE = 500
+# a slow crawl still writes what it has at least this often
+MONGO_FLUSH_SECONDS = 5.0
+# a batch is retried 6 times, the waits doubling from 0.5 s up to 30 s (about
+# 30 s of waiting plus the server-selection timeouts) before it is given up
+MONGO_RETRY_TIMES = 6
+MONGO_RETRY_BACKOFF = 0.5
+MONGO_RETRY_BACKOFF_MAX = 30.0
+# pymongo waits 30 s to find a server by default; 10 s lets a retry come sooner
+MONGO_TIMEOUT_SECONDS = 10.0
+# pymongo's default has no socket timeout: a hung server would hang the crawl
+MONGO_SOCKET_TIMEOUT_SECONDS = 60.0
+# write concern j:true: a batch counts as stored once it is in the journal, so
+# a server that crashes right after acknowledging it loses nothing counted
+MONGO_JOURNAL = True
 
 EXTENSIONS = {
     # the failures file and the failures/* stats (the exit status reads them)
     "crawler.extensions.failures.FailuresLog": 100,
+    # report.json next to the feeds and the run's verdict (the exit status)
+    "crawler.extensions.report.RunReport": 110,
+    # records done / known total / rate / ETA; says more than LogStats
+    "crawler.extensions.progress.Progress": 120,
+    "scrapy.extensions.logstats.LogStats": None,
+    # AutoThrottle plus a rate per slot that drops on 429 and recovers gently
+    # (Scrapy's never slows down on 429); takes AutoThrottle's place
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "crawler.extensions.throttle.RateLimitThrottle": 0,
+    # JOBDIR jobs that resume exactly after a kill (off without JOBDIR); after
+    # the feed exporter (0), whose item filters it extends on resume
+    "crawler.extensions.resume.ResumeJournal": 130,
     # an open console on a production crawler is a remote shell (security)
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
@@ -82,8 +163,28 @@ EXTENSIONS = {
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 
-SPIDER_MIDDLEWARES: dict[str, int | None] = {}
-DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {}
+# Default components that cost CPU on every request or response and do
+# nothing for a stateless JSON API (measured: ~10% of a crawl's CPU):
+SPIDER_MIDDLEWARES: dict[str, int | None] = {
+    # no DEPTH_LIMIT here, and the depth stats say nothing about an API crawl
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    # the spiders build every URL; none comes from a page
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    # a development aid (warns about meta copied between requests)
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+}
+DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
+    # the API needs no HTTP auth, sets no session cookies (the guest token is a
+    # header) and answers JSON, never an HTML meta refresh
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    # retries after a backoff or Retry-After wait that blocks nothing else, in
+    # the place of Scrapy's RetryMiddleware (550, which retries at once): below
+    # the HTTP cache (900), so it sees what the cache answered
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.retry.BackoffRetryMiddleware": 550,
+}
 
 # -- output -----------------------------------------------------------------
 
@@ -109,6 +210,56 @@ FEEDS = {
     )
 }
 
+# -- run report and progress -------------------------------------------------
+
+REPORT_ENABLED = True
+# any failed record breaks the run (exit status 1); raise it for a site with a
+# steady share of stale ids
+REPORT_MAX_FAILURE_SHARE = 0.0
+REPORT_MIN_ITEMS = 0
+PROGRESS_INTERVAL = 30.0
+
 # -- logging ----------------------------------------------------------------
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
+# -- Playwright (dashboard spider) --------------------------------------------
+# Only the dashboard spider routes requests through scrapy-playwright: its
+# DOWNLOAD_HANDLERS are set in the spider's custom_settings, so the API
+# spiders keep Scrapy's own HTTP handler. These settings are read only there.
+
+# The dashboard's address when it is not on MARKETPLACE_URL (empty: same host).
+DASHBOARD_URL = os.environ.get("DASHBOARD_URL", "")
+# seconds to wait for a table page to render after Apply/Next
+DASHBOARD_TABLE_TIMEOUT = 30.0
+# retries (Retry button) of a table page that failed to load
+DASHBOARD_TABLE_RETRIES = 2
+# sign-ins again within one chunk before the chunk is given up
+DASHBOARD_SESSION_RENEWALS = 2
+# the longest date range the dashboard's filter accepts
+DASHBOARD_MAX_CHUNK_DAYS = 31
+
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    # Debian's Chromium, installed by scripts/setup-system.sh: `playwright
+    # install` downloads a browser build, which this project never needs
+    "executable_path": "/usr/bin/chromium",
+    "headless": True,
+    "args": [
+        # Chromium refuses to run as root with its sandbox
+        "--no-sandbox",
+        "--disable-gpu",
+        # no calls home (updates, sync, field trials): offline machines
+        # otherwise see connection errors in a loop
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ],
+}
+# images, fonts and media are not data: never downloaded
+PLAYWRIGHT_ABORT_REQUEST = "crawler.dashboard.should_abort_request"
+# a dashboard page loads in well under a second; give up on a hung one
+# sooner than Playwright's 30 s (ms)
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 20_000

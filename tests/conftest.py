@@ -46,3 +46,5 @@ def sim_factory() -> Iterator:
     yield start
     for server in started:
         server.stop()
+
+from mongo_server import mongo_db, mongo_factory, mongo_uri  # noqa: E402, F401

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import scrapy
+from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import signals
 from crawler.exceptions import ExtractionError, SpiderArgumentError
 from crawler.extract import parse_json
+from crawler.middlewares.retry import failure_reason
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,9 +37,13 @@ class MarketplaceSpider(scrapy.Spider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # a stable name for this run's output folder; "-a run_id=..." reuses one
-        self.run_id: str = kwargs.get("run_id") or datetime.now(timezone.utc).strftime(
-            "%Y-%m-%dT%H-%M-%SZ"
+        # a stable name for this run's output folder: "-a run_id=...", else the
+        # Scrapyd job id (Scrapyd passes "-a _job=<jobid>"; a resumed job keeps
+        # its folder), else the start time
+        self.run_id: str = (
+            kwargs.get("run_id")
+            or kwargs.get("_job")
+            or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
         )
         self.guest_token = str(uuid.uuid4())
 
@@ -107,12 +113,19 @@ class MarketplaceSpider(scrapy.Spider):
             return None
 
     def on_error(self, failure: Failure) -> None:
-        """Errback: the request failed for good (after the retry middleware)."""
+        """Errback: the request failed for good (after the retry middleware).
+
+        The reason is short and machine-readable (``http_503``, ``timeout``,
+        ``body_too_large``, ``connection_lost``, ...); ``attempts`` in the
+        failure record says how often it was tried."""
         request = failure.request  # type: ignore[attr-defined]
         exc = failure.value
-        status = getattr(getattr(exc, "response", None), "status", None)
-        reason = f"http_{status}" if status else type(exc).__name__
-        self.record_failure(request, reason, str(exc) or reason)
+        reason = failure_reason(exc)
+        attempts = request.meta.get("retry_times", 0) + 1
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, HttpError):
+            detail = f"the API answered {exc.response.status}"
+        self.record_failure(request, reason, f"{detail} (attempt {attempts})")
 
     def record_failure(self, request: scrapy.Request, reason: str, message: str) -> None:
         """The one place where a request becomes "failed": counted under
