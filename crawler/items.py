@@ -102,16 +102,23 @@ class Comment:
 
 @dataclass(kw_only=True, slots=True)
 class DashboardRow:
-    """One row of a dashboard report table (the dashboard spider's item)."""
+    """One row of a dashboard report table (the dashboard spider's item).
+
+    Typed by :func:`crawler.dashboard.extract_rows`: ``day`` a date, numbers
+    ints (money in VND) or floats (percentages, ``2.5`` for "2,5 %"), text as
+    shown; a cell that does not parse as its column's type stays text."""
 
     collection: ClassVar[str] = "dashboard_rows"
     key_field: ClassVar[str] = "key"
 
-    #: "<report>:<row key>", unique across reports
+    #: "<report>:<row key>", unique across reports; the row key is the day and
+    #: the report's key column: "orders:2026-08-01:101", "traffic:2026-08-01:Email"
     key: str
     report: str
     day: date
+    #: the other columns by name: {"seller_id": 101, "revenue": 2480000, ...}
     values: dict[str, Any] = field(default_factory=dict)
+    #: the report page the row was read from
     source_url: str
     scraped_at: datetime
 

@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# Debian's Chromium for the dashboard spider (PLAYWRIGHT_LAUNCH_OPTIONS uses it)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq

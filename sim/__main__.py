@@ -12,6 +12,7 @@ import sys
 import time
 
 from sim.catalog import MAX_BRANDS, MAX_CATEGORIES, MAX_PRODUCTS, PRESETS, Catalog, Size
+from sim.dashboard import add_dashboard_arguments, dashboard_options
 from sim.faults import DEFAULT_KNOBS, Faults, KnobError
 from sim.server import make_app, serve
 
@@ -38,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             default=None,
             help=f"default {default!r}" + (" (comma-separated)" if kind is str else ""),
         )
+    add_dashboard_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info(
         "catalogue of %d products built in %.2f s", size.products, time.perf_counter() - started
     )
-    asyncio.run(serve(make_app(catalog, faults), args.host, args.port))
+    asyncio.run(serve(make_app(catalog, faults, dashboard_options(args)), args.host, args.port))
     return 0
 
 

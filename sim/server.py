@@ -7,6 +7,7 @@ API (faults apply here only):
 Control (never faulted, never counted):
   GET /_sim/truth[?reviews=0|1|counts][&product_ids=1,2]   ground truth of the current state
   GET /_sim/stats, POST /_sim/reset[?state=1], GET|POST /_sim/config
+Seller dashboard (HTML, login, JS tables; its own knobs and truth): see sim/dashboard.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 from aiohttp import web
 
 from sim.catalog import Catalog
+from sim.dashboard import DashboardOptions, configure_dashboard, reset_dashboard, setup_dashboard
 from sim.faults import DEFAULT_KNOBS, Faults, KnobError, Plan, Stats
 from sim.payloads import Payloads
 from sim.truth import Truth
@@ -209,6 +211,7 @@ async def stats(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     app = request.app
     app[STATS].reset()
+    reset_dashboard(app, knobs=request.query.get("state") == "1")  # sim/dashboard.py
     if request.query.get("state") == "1":
         app[FAULTS].configure(DEFAULT_KNOBS, asyncio.get_running_loop().time())
         app[CATALOG].drop_new_reviews()
@@ -221,13 +224,16 @@ async def config(request: web.Request) -> web.Response:
         return json_response(faults.knobs)
     try:
         update = orjson.loads(await request.read())
+        update = configure_dashboard(request.app, update)  # takes the dashboard_* knobs
         knobs = faults.configure(update, asyncio.get_running_loop().time())
     except (orjson.JSONDecodeError, KnobError) as exc:
         return json_response({"error": str(exc)}, 400)
     return json_response(knobs)
 
 
-def make_app(catalog: Catalog, faults: Faults) -> web.Application:
+def make_app(
+    catalog: Catalog, faults: Faults, dashboard: DashboardOptions | None = None
+) -> web.Application:
     app = web.Application(middlewares=[api_faults])
     app[CATALOG] = catalog
     app[PAYLOADS] = Payloads(catalog)
@@ -243,6 +249,7 @@ def make_app(catalog: Catalog, faults: Faults) -> web.Application:
     app.router.add_post("/_sim/reset", reset)
     app.router.add_route("GET", "/_sim/config", config)
     app.router.add_route("POST", "/_sim/config", config)
+    setup_dashboard(app, dashboard)  # the seller dashboard: sim/dashboard.py
     return app
 
 
