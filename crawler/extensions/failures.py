@@ -21,7 +21,7 @@ has no switch.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -82,7 +82,7 @@ class FailuresLog:
             "message": message,
             "attempts": attempts,
             "spider": self.crawler.spider.name if self.crawler.spider else None,
-            "time": datetime.now(timezone.utc),
+            "time": datetime.now(UTC),
         }
         handle = self._open()
         handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))

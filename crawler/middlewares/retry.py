@@ -41,7 +41,8 @@ Per request (``meta``): ``dont_retry``, ``max_retry_times``,
 Stats: ``retry/count``, ``retry/reason_count/<reason>`` and ``retry/max_reached``
 (as Scrapy's), ``retry/attempt_count/<n>`` (n-th retries),
 ``retry/max_reached/<reason>``, ``retry/retry_after_count`` (waits set by
-Retry-After), ``retry/held_at_close`` (retries waiting when the spider closed).
+Retry-After), ``retry/held_at_close`` (retries waiting when the spider closed),
+``retry/lost_at_close`` (a retry whose wait ended while the engine was closing).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +130,7 @@ def retry_after_seconds(value: bytes | str | None, now: datetime) -> float | Non
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return max(0.0, (when - now).total_seconds())
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
@@ -267,7 +268,7 @@ class BackoffRetryMiddleware:
         """Seconds before retry number ``attempt``: Retry-After, else backoff."""
         if response is not None:
             after = retry_after_seconds(
-                response.headers.get(b"Retry-After"), datetime.now(timezone.utc)
+                response.headers.get(b"Retry-After"), datetime.now(UTC)
             )
             if after is not None:
                 self.crawler.stats.inc_value("retry/retry_after_count")  # type: ignore[union-attr]
@@ -289,8 +290,17 @@ class BackoffRetryMiddleware:
         raise IgnoreRequest(f"retry held back for {wait:.2f} s")
 
     def _release(self, request: Request) -> None:
-        del self.held[request]
-        self.crawler.engine.crawl(request)
+        self.held.pop(request, None)
+        engine = self.crawler.engine
+        if engine is None or engine.spider is None:
+            return  # no open spider: nothing to schedule into
+        try:
+            engine.crawl(request)
+        except Exception:  # a timer callback is a boundary: log, keep the crawl going
+            # e.g. a stop that closed the scheduler before spider_closed
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("retry/lost_at_close")
+            logger.warning("Could not schedule the retry of %s again", request, exc_info=True)
 
     def spider_idle(self) -> None:
         if self.held:

@@ -21,6 +21,7 @@ from scrapy.exceptions import CloseSpider
 from crawler.args import parse_id_list, read_ids_file
 from crawler.exceptions import ExtractionError, SpiderArgumentError
 from crawler.extract import extract_brands, extract_listing_ids, extract_paging, extract_product
+from crawler.middlewares.retry import failure_reason
 from crawler.spiders.base import LISTINGS_PATH, PRODUCT_PATH, MarketplaceSpider
 
 if TYPE_CHECKING:
@@ -116,10 +117,12 @@ class ProductsSpider(MarketplaceSpider):
         try:
             response = await self.crawler.engine.download_async(request)  # type: ignore[union-attr]
         except Exception as exc:  # the download failed for good: a boundary
-            self.record_failure(request, type(exc).__name__, str(exc) or repr(exc))
+            self.record_failure(request, failure_reason(exc), str(exc) or repr(exc))
             return []
         if response.status != 200:
-            self.record_failure(request, f"http_{response.status}", "category listing")
+            # the response's request is the last retry: its retry_times count
+            self.record_failure(response.request or request, f"http_{response.status}",
+                                f"the API answered {response.status} (category page)")
             return []
         payload = self.payload(response)
         if payload is None:
