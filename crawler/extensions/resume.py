@@ -28,7 +28,9 @@ A job whose journal exists resumes:
   runs again; a listing page done again yields its products again);
 - each feed loses a line cut short by the kill; an item whose key the feed
   holds already is not written again (``resume/feed_skipped/<feed>``); new
-  batch files are numbered after the existing ones;
+  batch files are numbered after the existing ones. Only local JSON Lines
+  feeds that are appended to are continued: one given with ``-O`` or in
+  another format holds this run's items only (a WARNING says so);
 - the failures and rejects files keep the records of requests that are done;
   the others are made again, or recovered, by this run. The failures kept are
   counted in this run's stats, so the exit status reflects the whole job.
@@ -79,6 +81,8 @@ logger = logging.getLogger(__name__)
 _FRAME = struct.Struct(">II")  # payload length, CRC-32 of the payload
 _BATCH_ID = re.compile(r"%\(batch_id\)[-#0 +]*\d*d")
 _BATCH, _ANY = "\x00", "\x01"  # stand-ins while a feed URI template is filled in
+#: feed formats whose files a resumed run continues
+_LINES_FORMATS = frozenset({"jsonlines", "jl"})
 
 
 # -- the journal file -------------------------------------------------------------
@@ -97,7 +101,7 @@ def read_records(data: bytes) -> tuple[list[tuple[Any, ...]], int]:
         payload = data[pos + _FRAME.size : pos + _FRAME.size + size]
         if len(payload) < size or zlib.crc32(payload) != crc:
             break
-        records.append(pickle.loads(payload))  # noqa: S301 (our own file, as Scrapy's queues)
+        records.append(pickle.loads(payload))  # our own file, as Scrapy's queues
         pos += _FRAME.size + size
     return records, pos
 
@@ -213,7 +217,8 @@ class ResumeJournal:
         assert spider is not None
         data = self.path.read_bytes() if self.path.exists() else b""
         self.past = JobState.replay(read_records(data)[0])
-        self.mismatch = bool(self.past.spider and self.past.spider != spider.name)
+        #: the spider of the job, when the JOBDIR holds one of another spider
+        self.mismatch = self.past.spider if self.past.spider not in (None, spider.name) else None
         #: fingerprints done, or scheduled again, by earlier runs of the job
         self.known = set(self.past.done) | set(self.past.pending)
         self.feed_keys: dict[str, tuple[str, set[Any]]] = {}
@@ -234,6 +239,8 @@ class ResumeJournal:
         #: (items scraped when they settled, [(fp, generation, url)])
         self.waiting: deque[tuple[float, list[tuple[bytes, int, str]]]] = deque()
         self.await_stored = False
+        #: carried failures that _stored() would count: stored by earlier runs
+        self.stored_base = 0
         self.task: asyncio.Task[None] | None = None
         for handler, signal in (
             (self.spider_opened, signals.spider_opened),
@@ -275,13 +282,22 @@ class ResumeJournal:
             files, pattern = feed_files(
                 str(template), load_object(options["uri_params"])(dict(params), spider)
             )
+            if files and (options.get("overwrite") or options["format"] not in _LINES_FORMATS):
+                # "-O" truncates the file when the run opens it, and a JSON array
+                # or a CSV file cannot be continued after a kill
+                logger.warning("Resume: the feed %s is not resumable (only JSON Lines feeds "
+                               "that are appended to are); it holds the items of this run "
+                               "only.", template)
+                continue
             classes = [load_object(c) for c in options.get("item_classes") or ()]
             key_field = getattr(classes[0], "key_field", None) if len(classes) == 1 else None
             keys: set[Any] = set()
             for path in files:
                 if cut_torn_line(path):
                     logger.info("Resume: cut a line torn by the stop from %s.", path)
-                batches.append(int(pattern.match(str(path)).group(1)))  # type: ignore[union-attr]
+                match = pattern.match(str(path))
+                if match and match.groups():  # a template with %(batch_id)d
+                    batches.append(int(match.group(1)))
                 if key_field:
                     keys.update(orjson.loads(line).get(key_field)
                                 for line in path.read_bytes().splitlines())
@@ -289,7 +305,8 @@ class ResumeJournal:
                 self.feed_keys[str(template)] = (key_field, keys)
         spider.feed_batch_offset = max(batches)  # type: ignore[attr-defined]
         done_urls = set(self.past.done.values())
-        for setting, name in (("FAILURES_FILE", "failures.jsonl"), ("REJECTS_FILE", "rejects.jsonl")):
+        outputs = (("FAILURES_FILE", "failures.jsonl"), ("REJECTS_FILE", "rejects.jsonl"))
+        for setting, name in outputs:
             path = Path(settings.get(setting) or run_dir(spider) / name)
             if path.exists():
                 kept = keep_lines(path, lambda r: r.get("url") is None or r["url"] in done_urls)
@@ -299,7 +316,7 @@ class ResumeJournal:
     def spider_opened(self, spider: Spider) -> None:
         if self.mismatch:
             logger.error("JOBDIR %s holds a job of the %s spider, not of %s.",
-                         self.jobdir, self.past.spider, spider.name)
+                         self.jobdir, self.mismatch, spider.name)
             raise CloseSpider("jobdir_mismatch")
         engine = self.crawler.engine
         self.await_stored = any(
@@ -309,6 +326,8 @@ class ResumeJournal:
         for record in self.carried:
             self.stats.inc_value("failures/count")
             self.stats.inc_value(f"failures/{record.get('kind')}/{record.get('reason')}")
+            if str(record.get("reason")).startswith("mongo_"):
+                self.stored_base += 1
         if self.carried:
             self.stats.set_value("resume/failures_carried", len(self.carried))
         for request_dict in self.past.pending.values():
@@ -395,7 +414,7 @@ class ResumeJournal:
         return sum(v for k, v in stats.items() if k.startswith("items/stored/")) + sum(
             v for k, v in stats.items()
             if k.startswith("failures/") and k.rsplit("/", 1)[-1].startswith("mongo_")
-        )
+        ) - self.stored_base
 
     async def checkpoint(self) -> int:
         """Journal the requests done; return how many."""
@@ -420,6 +439,9 @@ class ResumeJournal:
         if done:
             os.write(self.fd, frame(("D", done)))
             self.stats.inc_value("resume/done", len(done))
+        logger.debug("Resume checkpoint: %d requests done, %d settled, %d checkpoints wait for "
+                     "MongoDB (%s items stored).", len(done), len(settled), len(self.waiting),
+                     stored)
         return len(done)
 
     async def spider_closed(self, reason: str) -> None:
