@@ -251,9 +251,12 @@ def test_mongo_gone_for_good_fails_the_batch_and_the_exit_status(
     assert lost and {(f["kind"], f["reason"]) for f in lost} == {("product", "mongo_unavailable")}
     lost_ids = [f["id"] for f in lost]
     assert len(lost_ids) == len(set(lost_ids))
-    # every valid product is either stored or listed as failed, never both
-    assert stored.isdisjoint(lost_ids)
+    # every valid product is stored or listed as failed (nothing lost). Both at
+    # once only for the one batch in flight when the server died: it may have
+    # applied writes whose answer never came back, so the pipeline lists them as
+    # failed; the retry run upserts them again, by key, harmlessly.
     assert stored | set(lost_ids) == set(truth["products"]["valid"])
+    assert len(stored & set(lost_ids)) <= settings["MONGO_BATCH_SIZE"]
     assert f"MongoDB at {mongo.uri}/catalogue: gave up" in stderr
 
 
