@@ -183,6 +183,9 @@ SPIDER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     # a development aid (warns about meta copied between requests)
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+    # the spiders set the Referer the API expects (<MARKETPLACE_URL>/) on every
+    # request; this one would only compute a policy per request to keep it
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
 }
 DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     # the API needs no HTTP auth, sets no session cookies (the guest token is a
@@ -190,12 +193,32 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    # no spider has allowed_domains (every URL is built from MARKETPLACE_URL),
+    # so it filters nothing and only parses each request's host
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     # retries after a backoff or Retry-After wait that blocks nothing else, in
     # the place of Scrapy's RetryMiddleware (550, which retries at once): below
     # the HTTP cache (900), so it sees what the cache answered
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.retry.BackoffRetryMiddleware": 550,
 }
+# A development check that re-reads a callback's source (inspect.getsource,
+# ast.parse) whenever its small cache of bound methods misses: on every few
+# responses, ~3% of a crawl's CPU. None of our generator callbacks returns a
+# value; that is for review and ruff, not for a check per response.
+WARN_ON_GENERATOR_RETURN_VALUE = False
+
+# -- distributed crawling (docs/distributed.md) --------------------------------
+
+# Off: one process. On (-s DISTRIBUTED=1): this process is one worker of a crawl
+# shared through Redis; the add-on then sets the scheduler, the seeding and the
+# shared rate limit (crawler/distributed/addon.py) and changes nothing when off.
+DISTRIBUTED = os.environ.get("DISTRIBUTED") or "0"  # "1"/"true": on (parsed by getbool)
+# from the environment: a URL with a password stays out of files (never logged)
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# the name of the crawl the workers share (Redis keys <spider>:<crawl>:*)
+DISTRIBUTED_CRAWL = os.environ.get("DISTRIBUTED_CRAWL", "default")
+ADDONS = {"crawler.distributed.addon.DistributedAddon": 0}
 
 # -- output -----------------------------------------------------------------
 

@@ -6,6 +6,8 @@ command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # Debian's Chromium for the dashboard spider (PLAYWRIGHT_LAUNCH_OPTIONS uses it)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Redis for distributed crawls and their tests (tests/redis_server.py starts its own)
+command -v redis-server >/dev/null || need+=(redis-server)
 if ((${#need[@]})); then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq

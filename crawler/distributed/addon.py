@@ -1,0 +1,78 @@
+"""DistributedAddon: ``-s DISTRIBUTED=1`` turns a crawl into one worker of a
+Redis-backed crawl; with ``DISTRIBUTED`` off it changes nothing.
+
+Listed in ``ADDONS`` (``crawler/settings.py``). When on, it sets, each at the
+project's priority unless a higher one (``-s``) set it already:
+
+- ``SCHEDULER``: :class:`crawler.distributed.scheduler.DistributedScheduler`
+  (scrapy-redis' scheduler, queue and duplicate filter, made safe for killed
+  workers);
+- ``SPIDER_MIDDLEWARES``: :class:`~crawler.distributed.start.DistributedStartMiddleware`
+  (the first worker seeds through the spider's ``async def start``);
+- ``DOWNLOAD_HANDLERS`` for http and https:
+  :class:`~crawler.distributed.ratelimit.RateLimitedDownloadHandler` (Scrapy's
+  HTTP/1.1 handler after a shared send time), unless a spider or the command
+  line chose handlers; cached answers never reach it, so they take no share;
+- ``THROTTLE_429_ENABLED = False``: the shared limiter reacts to 429 for all
+  workers; the per-worker rule would slow each worker down once more;
+- ``DISTRIBUTED_WORKER_ID``: ``<host>-<pid>`` when not set, so that every
+  component of the worker uses the same id.
+
+``JOBDIR`` is refused: the crawl's state is in Redis (a killed worker's
+requests are queued again by the others), a job folder would be a second,
+per-worker copy of it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scrapy.exceptions import NotConfigured
+from scrapy.settings import SETTINGS_PRIORITIES
+
+from crawler.distributed.config import DistributedConfig, DistributedConfigError, default_worker_id
+from crawler.distributed.start import DistributedStartMiddleware
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+
+SCHEDULER = "crawler.distributed.scheduler.DistributedScheduler"
+HANDLER = "crawler.distributed.ratelimit.RateLimitedDownloadHandler"
+START_PRIORITY = 50
+
+
+def _set_default(settings: BaseSettings, name: str, value: Any) -> None:
+    """Set ``name`` unless the command line (or a spider) set it."""
+    if (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
+        settings.set(name, value, priority="project")
+
+
+class DistributedAddon:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DistributedAddon:
+        return cls(crawler)
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        if not settings.getbool("DISTRIBUTED"):
+            raise NotConfigured  # silent: a one-process crawl
+        if settings.get("JOBDIR"):
+            raise DistributedConfigError(
+                "JOBDIR does not apply to a distributed crawl: its state is in Redis "
+                "(run without -s JOBDIR)."
+            )
+        _set_default(settings, "DISTRIBUTED_WORKER_ID", default_worker_id())
+        DistributedConfig.from_settings(settings)  # a bad setting fails here, before the crawl
+        _set_default(settings, "SCHEDULER", SCHEDULER)
+        _set_default(settings, "THROTTLE_429_ENABLED", False)
+        settings.set_in_component_priority_dict(
+            "SPIDER_MIDDLEWARES", DistributedStartMiddleware, START_PRIORITY
+        )
+        _set_default(settings, "DOWNLOAD_HANDLERS", {
+            **settings.getdict("DOWNLOAD_HANDLERS"), "http": HANDLER, "https": HANDLER,
+        })

@@ -1,0 +1,174 @@
+"""The typed configuration of distributed crawling, the Redis keys of one
+crawl, and the Redis clients.
+
+Settings (all optional but ``DISTRIBUTED``):
+
+- ``DISTRIBUTED`` (off): this process is one worker of a Redis-backed crawl;
+- ``REDIS_URL`` (env ``REDIS_URL``, ``redis://127.0.0.1:6379/0``): the shared
+  Redis; a password in it is never logged;
+- ``DISTRIBUTED_CRAWL`` (env ``DISTRIBUTED_CRAWL``, ``default``): the name of
+  the crawl the workers share (its keys are ``<spider>:<crawl>:*``);
+- ``DISTRIBUTED_WORKER_ID`` (``<host>-<pid>``): this worker's name, unique;
+- ``DISTRIBUTED_HEARTBEAT_SECONDS`` (10): a worker silent this long is gone,
+  and its requests in flight are queued again;
+- ``DISTRIBUTED_ACK_SECONDS`` (1): how often requests done are acknowledged
+  (their items in the feeds and, with MongoDB, stored);
+- ``DISTRIBUTED_POLL_SECONDS`` (0.2): how often a worker without work looks
+  at the shared queue;
+- ``DISTRIBUTED_RATE_LIMIT`` (0: none): requests per second to the site, all
+  workers together; 429s lower it for all of them (``THROTTLE_429_*``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+
+from crawler.exceptions import CrawlerError
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: redis-py's defaults wait forever; a worker must notice a lost Redis
+_CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 30, "socket_connect_timeout": 10}
+
+
+class DistributedConfigError(CrawlerError):
+    """Raised by :meth:`DistributedConfig.from_settings` for a bad setting
+    (the message names it)."""
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    else:
+        netloc = f":***@{netloc}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True, slots=True)
+class DistributedConfig:
+    enabled: bool
+    redis_url: str
+    crawl: str
+    worker_id: str
+    heartbeat: float
+    ack_interval: float
+    poll_interval: float
+    rate_limit: float
+    backoff: float
+    window: float
+    recovery: float
+    max_delay: float
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> DistributedConfig:
+        config = cls(
+            enabled=settings.getbool("DISTRIBUTED"),
+            redis_url=settings.get("REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            crawl=str(settings.get("DISTRIBUTED_CRAWL") or "default"),
+            worker_id=str(settings.get("DISTRIBUTED_WORKER_ID") or default_worker_id()),
+            heartbeat=settings.getfloat("DISTRIBUTED_HEARTBEAT_SECONDS", 10.0),
+            ack_interval=settings.getfloat("DISTRIBUTED_ACK_SECONDS", 1.0),
+            poll_interval=settings.getfloat("DISTRIBUTED_POLL_SECONDS", 0.2),
+            rate_limit=settings.getfloat("DISTRIBUTED_RATE_LIMIT", 0.0),
+            backoff=settings.getfloat("THROTTLE_429_BACKOFF", 0.9),
+            window=settings.getfloat("THROTTLE_429_WINDOW", 2.0),
+            recovery=settings.getfloat("THROTTLE_429_RECOVERY", 0.02),
+            max_delay=settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 30.0),
+        )
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise DistributedConfigError(
+                f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got "
+                f"{redacted(self.redis_url)!r}."
+            )
+        for name, value in (
+            ("DISTRIBUTED_HEARTBEAT_SECONDS", self.heartbeat),
+            ("DISTRIBUTED_ACK_SECONDS", self.ack_interval),
+            ("DISTRIBUTED_POLL_SECONDS", self.poll_interval),
+        ):
+            if not value > 0:
+                raise DistributedConfigError(f"{name} must be positive, got {value}.")
+        if self.rate_limit < 0:
+            raise DistributedConfigError(
+                f"DISTRIBUTED_RATE_LIMIT must be 0 (none) or positive, got {self.rate_limit}."
+            )
+        if ":" in self.crawl or not self.crawl.strip():
+            raise DistributedConfigError(
+                f"DISTRIBUTED_CRAWL must be a non-empty name without ':', got {self.crawl!r}."
+            )
+        if not 0.0 < self.backoff < 1.0:
+            raise DistributedConfigError(
+                f"THROTTLE_429_BACKOFF must be between 0 and 1, got {self.backoff}."
+            )
+
+    def keys(self, spider_name: str) -> CrawlKeys:
+        return CrawlKeys(f"{spider_name}:{self.crawl}")
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, **_CLIENT_OPTIONS)
+
+    def async_client(self) -> redis.asyncio.Redis:
+        return redis.asyncio.Redis.from_url(self.redis_url, **_CLIENT_OPTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlKeys:
+    """The Redis keys of one crawl: ``<spider>:<crawl>:<what>``."""
+
+    prefix: str
+
+    @property
+    def queue(self) -> str:
+        """Sorted set of serialised requests to do (scrapy-redis' PriorityQueue)."""
+        return f"{self.prefix}:requests"
+
+    @property
+    def dupefilter(self) -> str:
+        """Set of the fingerprints of every request ever queued."""
+        return f"{self.prefix}:dupefilter"
+
+    @property
+    def workers(self) -> str:
+        """Set of the ids of the workers that may hold requests."""
+        return f"{self.prefix}:workers"
+
+    @property
+    def seed(self) -> str:
+        """The id of the worker seeding the crawl, or ``done``."""
+        return f"{self.prefix}:seed"
+
+    @property
+    def rate(self) -> str:
+        """Hash of the shared rate limit's state."""
+        return f"{self.prefix}:rate"
+
+    def alive(self, worker: str) -> str:
+        """The worker's heartbeat (expires when the worker stops beating)."""
+        return f"{self.prefix}:alive:{worker}"
+
+    def processing(self, worker: str) -> str:
+        """Hash of the requests the worker took and has not acknowledged."""
+        return f"{self.prefix}:processing:{worker}"
