@@ -20,7 +20,7 @@ import resource
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +29,17 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler.args import read_ids_file  # noqa: E402
-from crawler.exceptions import ExtractionError  # noqa: E402
-from crawler.extract import (  # noqa: E402
+from crawler.args import read_ids_file
+from crawler.exceptions import ExtractionError
+from crawler.extract import (
     extract_brands,
     extract_listing_ids,
     extract_paging,
     extract_product,
     parse_json,
 )
-from crawler.pipelines.clean import CleanPipeline  # noqa: E402
-from crawler.pipelines.validate import CHECKERS, json_record  # noqa: E402
+from crawler.pipelines.clean import CleanPipeline
+from crawler.pipelines.validate import CHECKERS, json_record
 
 LISTINGS = "/api/personalish/v1/blocks/listings"
 
@@ -93,7 +93,7 @@ class Baseline:
         return parse_json(body, query) if status == 200 else {}
 
     async def brand_ids(self, session: aiohttp.ClientSession, category: int) -> list[int]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         payload = await self.listing(session, f"limit=40&category={category}&page=1&aggregations=2")
         return [b.id for b in extract_brands(payload, category, "", now)]
 
@@ -116,10 +116,8 @@ class Baseline:
             if status != 200:
                 self.counts["failed"] += 1
                 return
-            item = extract_product(
-                parse_json(body, str(product_id)), self.url, datetime.now(timezone.utc)
-            )
-        except (aiohttp.ClientError, ExtractionError, asyncio.TimeoutError):
+            item = extract_product(parse_json(body, str(product_id)), self.url, datetime.now(UTC))
+        except (TimeoutError, aiohttp.ClientError, ExtractionError):
             self.counts["failed"] += 1
             return
         self.cleaner.process_item(item)
@@ -151,7 +149,7 @@ class Baseline:
                 listed = await asyncio.gather(
                     *(
                         self.listed_ids(session, category, brand)
-                        for category, brand_ids in zip(categories, brands)
+                        for category, brand_ids in zip(categories, brands, strict=True)
                         for brand in brand_ids
                     )
                 )

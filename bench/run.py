@@ -6,11 +6,12 @@ Starts the simulator in its own process and measures, with medians over
 - cpu: the products crawl (listings + details, cleaning, validation, feeds; no
   database) with no added latency: records/s and CPU ms per record for our
   crawler and for the asyncio + aiohttp baseline (bench/baseline.py), and their
-  ratio;
+  ratio; also our crawler with Scrapy's experimental aiohttp download handler
+  (opt-in, ``--no-aiohttp`` leaves it out);
 - latency: 100 ms +- 20 ms added latency, concurrency 64, products from an ids
   file: records/s as a share of the limit (concurrency / latency);
 - scale: 200,000 products from an ids file: wall time, peak RSS, and RSS after
-  50k, 100k, 150k, 200k items;
+  50k, 100k, 150k, 200k records (detail responses the simulator served);
 - the rate-limit and MongoDB sink benchmarks (bench/bench_ratelimit.py,
   bench/bench_mongo_sink.py) when present, run as they are.
 
@@ -28,9 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import psutil
@@ -39,6 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sim.testing import SimProcess  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -73,19 +77,36 @@ def run_ours(
     items = report["items"]
     records = sum(items["scraped"].values()) + sum(items["rejected"].values())
     # records/s over the crawl itself (start to finish), CPU of the whole process
-    return {"records": records, "wall_seconds": report["duration_seconds"], "cpu_seconds": cpu,
-            "process_seconds": wall, "requests": report["requests"]}
+    return {
+        "records": records,
+        "wall_seconds": report["duration_seconds"],
+        "cpu_seconds": cpu,
+        "process_seconds": wall,
+        "requests": report["requests"],
+    }
 
 
 def run_baseline(url: str, out: Path, args: list[str]) -> dict[str, Any]:
-    command = [sys.executable, str(ROOT / "bench" / "baseline.py"), "--url", url,
-               "--out", str(out), *args]
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "baseline.py"),
+        "--url",
+        url,
+        "--out",
+        str(out),
+        *args,
+    ]
     cpu, started = children_cpu(), time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     wall, cpu = time.perf_counter() - started, children_cpu() - cpu
     counts = orjson.loads(proc.stdout.strip().splitlines()[-1])
-    return {"records": counts["records"], "wall_seconds": counts["wall_seconds"],
-            "cpu_seconds": cpu, "process_seconds": wall, "requests": counts["requests"]}
+    return {
+        "records": counts["records"],
+        "wall_seconds": counts["wall_seconds"],
+        "cpu_seconds": cpu,
+        "process_seconds": wall,
+        "requests": counts["requests"],
+    }
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,19 +123,47 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def bench_cpu(size: str, repeats: int, tmp: Path) -> dict[str, Any]:
+#: Scrapy's experimental aiohttp download handler (it logs that it is
+#: experimental): an opt-in with ``-s DOWNLOAD_HANDLERS=...``, see docs/bench.md
+AIOHTTP_HANDLERS = orjson.dumps(
+    {
+        scheme: "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"
+        for scheme in ("http", "https")
+    }
+).decode()
+
+
+def bench_cpu(size: str, repeats: int, tmp: Path, aiohttp: bool) -> dict[str, Any]:
+    variants: dict[str, dict[str, Any]] = {"ours": {}}
+    if aiohttp:
+        variants["ours_aiohttp"] = {"DOWNLOAD_HANDLERS": AIOHTTP_HANDLERS}
     with SimProcess(size=size, seed=1) as sim:
         categories = ",".join(map(str, sim.truth(reviews=0)["categories"]))
-        ours, baseline = [], []
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in [*variants, "baseline"]}
+        # interleaved, so that a slow spell of the machine hits every crawler
         for n in range(repeats):
-            ours.append(run_ours(sim.url, tmp / f"cpu-ours-{n}", [],
-                                 {"CATEGORIES": categories}, {}))
-            baseline.append(run_baseline(sim.url, tmp / f"cpu-base-{n}",
-                                         ["--categories", categories, "--concurrency", "16"]))
-    result = {"ours": summary(ours), "baseline": summary(baseline)}
-    result["cpu_ratio"] = round(
-        result["ours"]["cpu_ms_per_record"] / result["baseline"]["cpu_ms_per_record"], 2
-    )
+            for name, settings in variants.items():
+                runs[name].append(
+                    run_ours(
+                        sim.url,
+                        tmp / f"cpu-{name}-{n}",
+                        [],
+                        {"CATEGORIES": categories, **settings},
+                        {},
+                    )
+                )
+            runs["baseline"].append(
+                run_baseline(
+                    sim.url,
+                    tmp / f"cpu-base-{n}",
+                    ["--categories", categories, "--concurrency", "16"],
+                )
+            )
+    result: dict[str, Any] = {name: summary(r) for name, r in runs.items()}
+    base = result["baseline"]["cpu_ms_per_record"]
+    for name in variants:
+        result[name]["cpu_ratio"] = round(result[name]["cpu_ms_per_record"] / base, 2)
+    result["cpu_ratio"] = result["ours"]["cpu_ratio"]
     return result
 
 
@@ -136,13 +185,23 @@ def bench_latency(size: str, repeats: int, tmp: Path, count: int) -> dict[str, A
         ids = sim.truth(reviews=0)["products"]["valid"][:count]
         path = ids_file(ids, tmp / "latency-ids.csv")
         sim.config(latency_ms=100, jitter_ms=20)
-        ours = [run_ours(sim.url, tmp / f"lat-ours-{n}", ["-a", f"ids_file={path}"], settings, {})
-                for n in range(repeats)]
-        baseline = [run_baseline(sim.url, tmp / f"lat-base-{n}",
-                                 ["--ids-file", str(path), "--concurrency", str(concurrency)])
-                    for n in range(repeats)]
-    result = {"limit_records_per_second": limit, "ours": summary(ours),
-              "baseline": summary(baseline)}
+        ours = [
+            run_ours(sim.url, tmp / f"lat-ours-{n}", ["-a", f"ids_file={path}"], settings, {})
+            for n in range(repeats)
+        ]
+        baseline = [
+            run_baseline(
+                sim.url,
+                tmp / f"lat-base-{n}",
+                ["--ids-file", str(path), "--concurrency", str(concurrency)],
+            )
+            for n in range(repeats)
+        ]
+    result = {
+        "limit_records_per_second": limit,
+        "ours": summary(ours),
+        "baseline": summary(baseline),
+    }
     for who in ("ours", "baseline"):
         result[who]["share_of_limit"] = round(result[who]["records_per_second"] / limit, 3)
     return result
@@ -152,16 +211,33 @@ def bench_scale(size: str, tmp: Path, marks: list[int]) -> dict[str, Any]:
     with SimProcess(size=size, seed=1) as sim:
         ids = sim.truth(reviews=0)["products"]["listed"]
         path = ids_file(ids, tmp / "scale-ids.csv")
+        sim.reset()
         out = tmp / "scale"
-        env = {**os.environ, "MARKETPLACE_URL": sim.url, "CRAWLER_OUTPUT_DIR": str(out),
-               "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "MARKETPLACE_URL": sim.url,
+            "CRAWLER_OUTPUT_DIR": str(out),
+            "LOG_LEVEL": "WARNING",
+        }
         env.pop("MONGO_URI", None)
-        command = [sys.executable, "-m", "scrapy", "crawl", "products", "-a", "run_id=bench",
-                   "-a", f"ids_file={path}", "-s", "ROBOTSTXT_OBEY=False"]
+        command = [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "crawl",
+            "products",
+            "-a",
+            "run_id=bench",
+            "-a",
+            f"ids_file={path}",
+            "-s",
+            "ROBOTSTXT_OBEY=False",
+        ]
         started = time.perf_counter()
-        proc = psutil.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-        peak, rss_at, pending = 0, {}, list(marks)
+        proc = psutil.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        peak, rss, rss_at, pending = 0, 0, {}, list(marks)
         folder = out / "products" / "bench"
         while proc.poll() is None:
             try:
@@ -169,22 +245,34 @@ def bench_scale(size: str, tmp: Path, marks: list[int]) -> dict[str, Any]:
             except psutil.NoSuchProcess:
                 break
             peak = max(peak, rss)
-            files = len(list(folder.glob("products-*.jsonl"))) if folder.exists() else 0
-            while pending and files * 1000 >= pending[0] + 1000:  # the mark's batch is done
+            # records done = product details served (valid, invalid or 404;
+            # at most CONCURRENT_REQUESTS of them still on their way)
+            served = sim.stats()["by_kind"]["product"]
+            while pending and served >= pending[0]:
                 rss_at[str(pending.pop(0))] = rss
-            time.sleep(0.5)
+            time.sleep(0.25)
         wall = time.perf_counter() - started
+        # a mark reached after the last sample (the last one, at the very end)
+        # gets the last sample's RSS
+        served = sim.stats()["by_kind"]["product"]
+        while pending and served >= pending[0] and rss:
+            rss_at[str(pending.pop(0))] = rss
     report = orjson.loads((folder / "report.json").read_bytes())
     items = report["items"]
     records = sum(items["scraped"].values()) + sum(items["rejected"].values())
+    after = {k: round(v / 2**20, 1) for k, v in rss_at.items()}
     return {
         "products": len(ids),
         "records": records,
         "failed": report["failures"]["count"],
         "wall_seconds": round(wall, 1),
-        "records_per_second": round(records / wall, 1),
+        "records_per_second": round((records + report["failures"]["count"]) / wall, 1),
         "peak_rss_mb": round(peak / 2**20, 1),
-        "rss_mb_after": {k: round(v / 2**20, 1) for k, v in rss_at.items()},
+        "rss_mb_after": after,
+        # flat: what the RSS grew from the first mark to the last
+        "rss_growth_mb": round(list(after.values())[-1] - next(iter(after.values())), 1)
+        if after
+        else None,
     }
 
 
@@ -195,39 +283,81 @@ def bench_script(name: str, args: list[str], tmp: Path) -> dict[str, Any] | None
     if not script.exists():
         return None
     out = tmp / f"{script.stem}.json"
-    proc = subprocess.run([sys.executable, str(script), *args, "--json", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(script), *args, "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     result: dict[str, Any] = {"exit_status": proc.returncode, "output": proc.stdout[-4000:]}
     if out.exists():
         result["figures"] = orjson.loads(out.read_bytes())
     return result
 
 
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
 def table(results: dict[str, Any]) -> str:
     lines = ["| benchmark | ours | baseline | ratio / share |", "| --- | --- | --- | --- |"]
     cpu = results.get("cpu")
     if cpu:
-        o, b = cpu["ours"], cpu["baseline"]
-        lines.append(f"| cpu: records/s | {o['records_per_second']} | {b['records_per_second']} "
-                     f"| {o['records_per_second'] / b['records_per_second']:.2f}x |")
-        lines.append(f"| cpu: CPU ms/record | {o['cpu_ms_per_record']} | "
-                     f"{b['cpu_ms_per_record']} | {cpu['cpu_ratio']}x |")
+        b = cpu["baseline"]
+        for name, label in (("ours", "cpu"), ("ours_aiohttp", "cpu, aiohttp handler (opt-in)")):
+            if name not in cpu:
+                continue
+            o = cpu[name]
+            lines.append(
+                f"| {label}: records/s | {o['records_per_second']} | "
+                f"{b['records_per_second']} | "
+                f"{o['records_per_second'] / b['records_per_second']:.2f}x |"
+            )
+            lines.append(
+                f"| {label}: CPU ms/record | {o['cpu_ms_per_record']} | "
+                f"{b['cpu_ms_per_record']} | {o['cpu_ratio']}x (goal <= 3x) |"
+            )
     lat = results.get("latency")
     if lat:
         o, b = lat["ours"], lat["baseline"]
-        lines.append(f"| latency 100±20 ms, conc. 64: records/s (limit "
-                     f"{lat['limit_records_per_second']:.0f}) | {o['records_per_second']} | "
-                     f"{b['records_per_second']} | {o['share_of_limit']:.1%} / "
-                     f"{b['share_of_limit']:.1%} of limit |")
+        lines.append(
+            f"| latency 100±20 ms, conc. 64: records/s (limit "
+            f"{lat['limit_records_per_second']:.0f}) | {o['records_per_second']} | "
+            f"{b['records_per_second']} | {o['share_of_limit']:.1%} / "
+            f"{b['share_of_limit']:.1%} of limit |"
+        )
     scale = results.get("scale")
     if scale:
-        after = ", ".join(f"{int(k) // 1000}k: {v}" for k, v in scale["rss_mb_after"].items())
-        lines.append(f"| scale: {scale['products']:,} ids | {scale['wall_seconds']} s, "
-                     f"{scale['records_per_second']}/s, peak {scale['peak_rss_mb']} MB "
-                     f"(RSS MB after {after}) | | |")
+        after = ", ".join(f"{_count(int(k))}: {v}" for k, v in scale["rss_mb_after"].items())
+        lines.append(
+            f"| scale: {scale['products']:,} ids | {scale['wall_seconds']} s, "
+            f"{scale['records_per_second']}/s, peak {scale['peak_rss_mb']} MB "
+            f"(RSS MB after {after}) | | grew {scale['rss_growth_mb']} MB |"
+        )
+    rows = (results.get("ratelimit") or {}).get("figures") or []
+    if isinstance(rows, dict):  # {"rows": [...], ...} or one row
+        rows = rows.get("rows", [rows])
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict) or "admitted_per_second" not in row:
+            continue
+        lines.append(
+            f"| rate limit {row['rate_limit']} req/s, {row['crawler']}: admitted "
+            f"req/s | {row['admitted_per_second']} | | {row['share_of_rate']:.2f} of R, "
+            f"{row['share_429']:.1%} 429s |"
+        )
+    mongo = (results.get("mongo_sink") or {}).get("figures")
+    if isinstance(mongo, dict) and "docs_per_second" in mongo:
+        rates = mongo["docs_per_second"]
+        lines.append(
+            f"| MongoDB sink: docs/s (pipeline / raw bulk / per item) | "
+            f"{rates['pipeline']} | {rates['raw_bulk']} / {rates['per_item']} | "
+            f"{mongo['pipeline_vs_raw_bulk']}x bulk, {mongo['pipeline_vs_per_item']}x "
+            f"per item |"
+        )
     for name in ("ratelimit", "mongo_sink"):
-        if results.get(name):
-            lines.append(f"| {name} | see below | | exit {results[name]['exit_status']} |")
+        if results.get(name) and not results[name].get("figures"):
+            lines.append(f"| {name} | no figures | | exit {results[name]['exit_status']} |")
     return "\n".join(lines)
 
 
@@ -238,39 +368,60 @@ def main() -> int:
     parser.add_argument("--latency-count", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="cpu,latency,scale,ratelimit,mongo_sink")
+    parser.add_argument(
+        "--no-aiohttp",
+        dest="aiohttp",
+        action="store_false",
+        help="leave out the cpu run with the aiohttp download handler",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
     parser.add_argument("--results", default=str(RESULTS))
     options = parser.parse_args()
     only = set(options.only.split(","))
     if options.smoke:
         options.size, options.scale_size, options.repeats = "tiny", "tiny", 1
-        options.latency_count = 100
+        options.latency_count, options.aiohttp = 40, False
         only -= {"ratelimit", "mongo_sink"}
-    results: dict[str, Any] = {"started_at": datetime.now(timezone.utc).isoformat(),
-                               "cpus": os.cpu_count(), "options": vars(options)}
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "options": vars(options),
+    }
+    marks = [50_000, 100_000, 150_000, 200_000] if not options.smoke else [100]
+    scenarios: dict[str, Callable[[Path], Any]] = {
+        "cpu": lambda tmp: bench_cpu(options.size, options.repeats, tmp, options.aiohttp),
+        "latency": lambda tmp: bench_latency(
+            options.size, options.repeats, tmp, options.latency_count
+        ),
+        "scale": lambda tmp: bench_scale(options.scale_size, tmp, marks),
+        "ratelimit": lambda tmp: bench_script("bench_ratelimit.py", [], tmp),
+        "mongo_sink": lambda tmp: bench_script("bench_mongo_sink.py", [], tmp),
+    }
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
-        tmp = Path(folder)
-        if "cpu" in only:
-            results["cpu"] = bench_cpu(options.size, options.repeats, tmp)
-        if "latency" in only:
-            results["latency"] = bench_latency(options.size, options.repeats, tmp,
-                                               options.latency_count)
-        if "scale" in only:
-            marks = [50_000, 100_000, 150_000, 200_000] if not options.smoke else [100]
-            results["scale"] = bench_scale(options.scale_size, tmp, marks)
-        if "ratelimit" in only:
-            results["ratelimit"] = bench_script("bench_ratelimit.py", [], tmp)
-        if "mongo_sink" in only:
-            results["mongo_sink"] = bench_script("bench_mongo_sink.py", [], tmp)
+        for name, scenario in scenarios.items():
+            if name not in only:
+                continue
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            results[name] = scenario(Path(folder))
+            print(
+                f"bench: {name} done in {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    # the machine's load: other work on it makes the CPU figures noisier
+    results["load_average_after"] = os.getloadavg()
+    # the figures first: a table that cannot be printed loses nothing
+    folder = Path(options.results)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    path = folder / f"{'smoke-' if options.smoke else ''}{stamp}.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(table(results))
     for name in ("ratelimit", "mongo_sink"):
         if results.get(name):
             print(f"\n{name}:\n{results[name]['output']}")
-    folder = Path(options.results)
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
-    path = folder / f"{'smoke-' if options.smoke else ''}{stamp}.json"
-    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(f"\nfigures: {path}")
     return 0
 

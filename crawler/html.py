@@ -62,14 +62,25 @@ def normalize_text(text: str, *, one_line: bool = False) -> str:
     included) collapsed to one space, blank lines dropped; ``one_line`` joins
     the lines with a space."""
     text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return (" " if one_line else "\n").join(line for line in lines if line)
+    if one_line:
+        # every line break is whitespace to str.split: the same as joining
+        # the collapsed lines with a space, in one pass
+        return " ".join(text.split())
+    lines = text.splitlines()
+    if len(lines) <= 1:
+        # one line (most values): no per-line loop
+        return " ".join(text.split())
+    return "\n".join(line for line in (" ".join(line.split()) for line in lines) if line)
 
 
 def html_to_text(html: str | None, *, one_line: bool = False) -> str | None:
     """The text of an HTML fragment (``None`` stays ``None``)."""
     if html is None:
         return None
+    if "<" not in html and "&" not in html:
+        # no tag, comment or entity: only the whitespace and Unicode steps
+        # apply (most names and specification values; the fast path)
+        return normalize_text(html, one_line=one_line)
     text = remove_tags_with_content(remove_comments(html), which_ones=CONTENT_TAGS)
     text = _CELL_TAG.sub(" ", _BLOCK_TAG.sub("\n", text))
     # entities last: "&lt;b&gt;" is text that shows a tag, not a tag

@@ -26,5 +26,9 @@ def test_bench_smoke(tmp_path, truth) -> None:
     # both crawlers processed exactly the tiny catalogue (valid + rejected)
     assert figures["cpu"]["ours"]["records"] == with_detail
     assert figures["cpu"]["baseline"]["records"] == with_detail
-    assert figures["latency"]["ours"]["records"] == 100
+    assert figures["latency"]["ours"]["records"] == 40
+    assert figures["latency"]["baseline"]["records"] == 40
     assert figures["scale"]["records"] == with_detail
+    # the RSS was sampled at the smoke run's one mark (100 records)
+    assert list(figures["scale"]["rss_mb_after"]) == ["100"]
+    assert figures["scale"]["peak_rss_mb"] > 0

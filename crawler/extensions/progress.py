@@ -39,9 +39,7 @@ def records_done(stats: dict[str, Any]) -> int:
     )
 
 
-def progress_line(
-    name: str, done: int, total: int | None, exact: bool, elapsed: float
-) -> str:
+def progress_line(name: str, done: int, total: int | None, exact: bool, elapsed: float) -> str:
     rate = done / elapsed if elapsed > 0 else 0.0
     line = f"{name}: {done:,} records"
     if total:

@@ -1,9 +1,11 @@
 """The run report: what a run did, next to its feeds, and its verdict.
 
 At the end of every run, ``<run dir>/report.json`` holds the items per type
-(scraped, stored, rejected by reason), the failures by kind and reason, the
-requests, retries and 429s, the duration, records per second and peak memory;
-the log gets a short human summary.
+(``scraped``: valid, hence written to the feeds; ``stored``: acknowledged by
+MongoDB, empty without ``MONGO_URI``; ``rejected``, and by reason), the
+failures by kind and reason, the requests, retries and 429s, the duration,
+records per second and peak memory (the process's peak RSS, in bytes); the log
+gets a short human summary.
 
 The verdict decides the exit status of ``scrapy crawl`` (see
 :mod:`crawler.commands.crawl`): a run is broken when it did not finish, when
@@ -21,7 +23,9 @@ Settings:
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+import resource
+import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -41,6 +45,13 @@ def _grouped(stats: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in sorted(stats.items()) if k.startswith(prefix)}
 
 
+def peak_rss_bytes() -> int:
+    """The process's peak resident memory so far (what ``memusage/max`` holds,
+    but read now: MemoryUsage only samples it every 60 s)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # KB on Linux
+
+
 def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, Any]:
     """The report's content, from the crawl's stats."""
     start, finish = stats.get("start_time"), stats.get("finish_time")
@@ -50,9 +61,7 @@ def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, A
     # items/rejected/<type> is the count, items/rejected/<type>/<reason> its reasons
     rejections = _grouped(stats, "items/rejected/")
     rejected = {k: v for k, v in rejections.items() if "/" not in k}
-    failed = {
-        k: v for k, v in _grouped(stats, "failures/").items() if k != "count"
-    }
+    failed = {k: v for k, v in _grouped(stats, "failures/").items() if k != "count"}
     records = sum(scraped.values()) + sum(rejected.values())
     return {
         "spider": spider,
@@ -117,7 +126,8 @@ class RunReport:
         assert stats is not None
         values = dict(stats.get_stats())
         values.setdefault("finish_reason", reason)
-        values.setdefault("finish_time", datetime.now(timezone.utc))
+        values.setdefault("finish_time", datetime.now(UTC))
+        values["memusage/max"] = max(values.get("memusage/max") or 0, peak_rss_bytes())
         report = build_report(values, spider.name, spider.run_id)
         problems = problems_of(report, self.max_failure_share, self.min_items)
         report["problems"] = problems
@@ -127,11 +137,12 @@ class RunReport:
         path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         items = report["items"]
         logger.info(
-            "Run %s/%s: %s scraped, %s rejected, %d failed, %d requests (%d retries, "
-            "%d answered 429) in %.1f s, %s records/s. Report: %s",
+            "Run %s/%s: %s scraped%s, %s rejected, %d failed, %d requests (%d retries, "
+            "%d answered 429) in %.1f s, %s records/s, peak memory %.0f MB. Report: %s",
             spider.name,
             spider.run_id,
             ", ".join(f"{n} {t}" for t, n in items["scraped"].items()) or "nothing",
+            "".join(f", {n} {t} stored" for t, n in items["stored"].items()),
             sum(items["rejected"].values()),
             report["failures"]["count"],
             report["requests"],
@@ -139,7 +150,10 @@ class RunReport:
             report["responses_429"],
             report["duration_seconds"] or 0.0,
             report["records_per_second"],
+            (report["peak_memory_bytes"] or 0) / 2**20,
             path,
         )
         if problems:
-            logger.error("Run %s/%s is broken: %s.", spider.name, spider.run_id, "; ".join(problems))
+            logger.error(
+                "Run %s/%s is broken: %s.", spider.name, spider.run_id, "; ".join(problems)
+            )
