@@ -23,7 +23,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
-# the benchmarks (docs/bench.md): medians of 3 runs, a markdown table, figures
+# the benchmarks (README "Benchmarks"): medians of 3 runs, a markdown table, figures
 # in bench/results/; BENCH_ARGS="--only cpu --repeats 5" narrows it down
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)

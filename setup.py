@@ -2,7 +2,7 @@
 
 Only the ``crawler`` package goes in (not ``sim``, ``tests``, ``bench``); its
 dependencies are installed on the Scrapyd host from requirements.txt
-(docs/production.md). The ``scrapy`` entry point names the settings module of
+(README "Production on Scrapyd"). The ``scrapy`` entry point names the settings module of
 the jobs Scrapyd runs: the production profile, :mod:`crawler.scrapyd_settings`.
 """
 

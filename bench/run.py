@@ -124,7 +124,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 #: Scrapy's experimental aiohttp download handler (it logs that it is
-#: experimental): an opt-in with ``-s DOWNLOAD_HANDLERS=...``, see docs/bench.md
+#: experimental): an opt-in with ``-s DOWNLOAD_HANDLERS=...``, see README "Benchmarks"
 AIOHTTP_HANDLERS = orjson.dumps(
     {
         scheme: "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"

@@ -48,7 +48,7 @@ ROBOTSTXT_OBEY = True
 # The API is one host, so CONCURRENT_REQUESTS_PER_DOMAIN is the cap that counts
 # (raise it together with CONCURRENT_REQUESTS; the benchmarks set both). 16 in
 # flight: the site's 429s, not a guess, then set the pace (RateLimitThrottle,
-# docs/throttle.md); against the simulator's ~1 ms latency it runs fast.
+# README "Throttling"); against the simulator's ~1 ms latency it runs fast.
 CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 16
 # AutoThrottle's latency rule, run by RateLimitThrottle (EXTENSIONS below).
@@ -81,7 +81,7 @@ CONCURRENT_ITEMS = 1
 
 # -- resilience -------------------------------------------------------------
 # Retries, 429 throttling, JOBDIR resume and the HTTP cache: see
-# docs/resilience.md. The components are listed under EXTENSIONS and
+# README "Resilience". The components are listed under EXTENSIONS and
 # DOWNLOADER_MIDDLEWARES below.
 
 # 5 retries (6 attempts) of 429, 5xx, 408, timeouts, lost connections and
@@ -99,7 +99,7 @@ RETRY_MALFORMED_JSON = True
 # the spider logs a request that failed for good, once, with its reason
 RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"
 # After a 429 a slot sends at 90% of the rate the site admitted over the last
-# 2 s, then 2% more per second while no 429 comes (docs/throttle.md): no
+# 2 s, then 2% more per second while no 429 comes (README "Throttling"): no
 # setting to match the site's limit; about 1% 429s at 0.95-1.0 of it (bench).
 THROTTLE_429_ENABLED = True
 THROTTLE_429_BACKOFF = 0.9
@@ -208,7 +208,7 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
 # value; that is for review and ruff, not for a check per response.
 WARN_ON_GENERATOR_RETURN_VALUE = False
 
-# -- distributed crawling (docs/distributed.md) --------------------------------
+# -- distributed crawling (README "Distributed crawls") --------------------------------
 
 # Off: one process. On (-s DISTRIBUTED=1): this process is one worker of a crawl
 # shared through Redis; the add-on then sets the scheduler, the seeding and the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start Scrapyd for the marketplace crawler (docs/production.md).
+# Start Scrapyd for the marketplace crawler (README "Production on Scrapyd").
 #
 #   SCRAPYD_USERNAME=... SCRAPYD_PASSWORD=... MONGO_URI=... scripts/scrapyd-start.sh
 #

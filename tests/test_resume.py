@@ -1,4 +1,4 @@
-"""JOBDIR jobs stopped and resumed (crawler/extensions/resume.py, docs/resume.md).
+"""JOBDIR jobs stopped and resumed (crawler/extensions/resume.py, README "Stopping and resuming a crawl").
 
 Real ``scrapy crawl`` processes against a simulator with latency, stopped with
 SIGINT, SIGTERM or SIGKILL at points chosen by watching the simulator's request

@@ -1,5 +1,5 @@
 """Distributed crawling: several ``scrapy crawl`` processes, on one machine or
-many, share one frontier in Redis (docs/distributed.md).
+many, share one frontier in Redis (README "Distributed crawls").
 
 ``scrapy crawl products -s DISTRIBUTED=1`` runs the spider as one worker;
 :class:`~crawler.distributed.addon.DistributedAddon` applies the profile:
