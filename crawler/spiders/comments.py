@@ -93,9 +93,12 @@ class CommentsSpider(MarketplaceSpider):
     async def start(self) -> AsyncIterator[Any]:
         if not self.product_ids:
             self.product_ids = await self.product_ids_from_mongo()
-        for product_id in self.product_ids:
-            self.in_flight[product_id] = _ProductReviews(pending=1)
-            yield self.reviews_request(product_id, page=1)
+        async for request in self.paced(map(self.first_page, self.product_ids)):
+            yield request
+
+    def first_page(self, product_id: int) -> scrapy.Request:
+        self.in_flight[product_id] = _ProductReviews(pending=1)
+        return self.reviews_request(product_id, page=1)
 
     async def product_ids_from_mongo(self) -> list[int]:
         """The ids of the products collection, read in a worker thread."""

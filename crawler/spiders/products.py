@@ -76,8 +76,8 @@ class ProductsSpider(MarketplaceSpider):
 
     async def start(self) -> AsyncIterator[Any]:
         if self.ids:
-            for product_id in self.ids:
-                yield self.product_request(product_id)
+            async for request in self.paced(map(self.product_request, self.ids)):
+                yield request
             return
         pairs = await self.discover_brands()
         self.listings_pending += len(pairs)
