@@ -8,8 +8,16 @@ run, and its rejects and failures files, share one folder:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
 
 
 def run_dir(spider: Any) -> Path:
@@ -25,3 +33,37 @@ def uri_params(params: dict[str, Any], spider: Any) -> dict[str, Any]:
     # after the ones its earlier runs wrote: it never appends to one of them
     params["batch_id"] += getattr(spider, "feed_batch_offset", 0)
     return params
+
+
+class RunFile:
+    """A JSON Lines file of the run beside its feeds (``failures.jsonl``,
+    ``rejects.jsonl``): created at its first record, so a clean run leaves
+    none, and flushed line by line, so a killed process keeps what it wrote.
+    ``setting`` names a path that replaces ``<run dir>/<name>``."""
+
+    def __init__(self, crawler: Crawler, setting: str, name: str, announce: str) -> None:
+        self.crawler = crawler
+        self.path_setting: str | None = crawler.settings.get(setting)
+        self.name = name
+        #: logged at WARNING with the path when the file is created
+        self.announce = announce
+        self.path: Path | None = None
+        self._file: IO[bytes] | None = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._file is None:
+            path = Path(self.path_setting) if self.path_setting else None
+            self.path = path or run_dir(self.crawler.spider) / self.name
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("ab")
+            logger.warning(self.announce, self.path)
+        self._file.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        self._file.flush()
+
+    def close(self) -> bool:
+        """Close the file; whether there was one."""
+        if self._file is None:
+            return False
+        self._file.close()
+        self._file = None
+        return True

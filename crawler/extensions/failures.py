@@ -20,46 +20,29 @@ has no switch.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
 from scrapy import signals as scrapy_signals
 
 from crawler import signals
-from crawler.feeds import run_dir
+from crawler.feeds import RunFile
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-
-logger = logging.getLogger(__name__)
 
 
 class FailuresLog:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.path_setting: str | None = crawler.settings.get("FAILURES_FILE")
-        self.path: Path | None = None
-        self._file: IO[bytes] | None = None
+        self.file = RunFile(crawler, "FAILURES_FILE", "failures.jsonl",
+                            "Failed records are listed in %s")
         crawler.signals.connect(self.record_failed, signal=signals.record_failed)
         crawler.signals.connect(self.spider_closed, signal=scrapy_signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FailuresLog:
         return cls(crawler)
-
-    def _open(self) -> IO[bytes]:
-        if self._file is None:
-            spider = self.crawler.spider
-            self.path = (
-                Path(self.path_setting) if self.path_setting else run_dir(spider) / "failures.jsonl"
-            )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("ab")
-            logger.warning("Failed records are listed in %s", self.path)
-        return self._file
 
     def record_failed(
         self,
@@ -84,11 +67,7 @@ class FailuresLog:
             "spider": self.crawler.spider.name if self.crawler.spider else None,
             "time": datetime.now(UTC),
         }
-        handle = self._open()
-        handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-        handle.flush()
+        self.file.write(record)
 
     def spider_closed(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self.file.close()

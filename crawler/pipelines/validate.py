@@ -35,15 +35,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import orjson
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
-from crawler.feeds import run_dir
+from crawler.feeds import RunFile
 from crawler.items import Brand, Comment, DashboardRow, Product, item_type
 
 if TYPE_CHECKING:
@@ -268,9 +266,8 @@ CHECKERS: dict[type, SchemaChecker] = {cls: SchemaChecker(s) for cls, s in SCHEM
 class ValidatePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.path_setting: str | None = crawler.settings.get("REJECTS_FILE")
-        self.path: Path | None = None
-        self._file: IO[bytes] | None = None
+        self.rejects = RunFile(crawler, "REJECTS_FILE", "rejects.jsonl",
+                               "Invalid items are listed in %s")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
@@ -296,7 +293,7 @@ class ValidatePipeline:
         values = {name: record[name] for name, _ in problems if name in record}
         self._write(kind, ident, reasons, values, record.get("source_url"))
         raise DropItem(
-            f"Rejected {kind} {ident}: {', '.join(reasons)} (listed in {self.path})",
+            f"Rejected {kind} {ident}: {', '.join(reasons)} (listed in {self.rejects.path})",
             log_level="DEBUG",
         )
 
@@ -312,26 +309,11 @@ class ValidatePipeline:
             "spider": self.crawler.spider.name if self.crawler.spider else None,
             "time": datetime.now(UTC),
         }
-        handle = self._open()
-        handle.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
-        handle.flush()
-
-    def _open(self) -> IO[bytes]:
-        if self._file is None:
-            spider = self.crawler.spider
-            self.path = (
-                Path(self.path_setting) if self.path_setting else run_dir(spider) / "rejects.jsonl"
-            )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("ab")
-            logger.warning("Invalid items are listed in %s", self.path)
-        return self._file
+        self.rejects.write(line)
 
     def close_spider(self) -> None:
-        if self._file is None:
+        if not self.rejects.close():
             return
-        self._file.close()
-        self._file = None
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
         counts = {
             key.removeprefix("items/rejected/"): value
@@ -341,5 +323,5 @@ class ValidatePipeline:
         logger.warning(
             "Rejected items by reason: %s (listed in %s)",
             ", ".join(f"{key} {value}" for key, value in counts.items()),
-            self.path,
+            self.rejects.path,
         )
