@@ -36,7 +36,6 @@ workers this worker put back), ``distributed/returned`` (its own, at close),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -47,12 +46,12 @@ from typing import TYPE_CHECKING, Any
 import redis
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
-from scrapy.extensions.feedexport import FeedExporter
 from scrapy_redis import picklecompat
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 
+from crawler.acks import flush_feeds, items_settled_in_mongo, requests_in_engine
 from crawler.distributed.config import DistributedConfig, DistributedConfigError, redacted
 from crawler.distributed.frontier import Frontier
 from crawler.pipelines.mongo import MongoUpsertPipeline
@@ -264,13 +263,7 @@ class DistributedScheduler(Scheduler):
     # -- acknowledgements ------------------------------------------------------------
 
     def _busy(self) -> set[bytes]:
-        engine = self.crawler.engine
-        assert engine is not None
-        requests: list[Request] = [*engine.downloader.active, *self.scheduling]
-        slot = engine.scraper.slot
-        if slot is not None:
-            requests.extend(slot.active)
-            requests.extend(request for _, request, _ in slot.queue)
+        requests = [*requests_in_engine(self.crawler), *self.scheduling]
         return {self.fingerprint(r) for r in requests}
 
     def _settle(self) -> None:
@@ -283,23 +276,12 @@ class DistributedScheduler(Scheduler):
                 del self.inflight[entry]
             if settled:
                 self.waiting.append((self.stats.get_value("item_scraped_count", 0), settled))
-        exporter = next(
-            (e for e in self.crawler.extensions.middlewares if isinstance(e, FeedExporter)), None
-        )
-        for slot in exporter.slots if exporter else ():
-            handle = slot.file
-            if handle is not None and not getattr(handle, "closed", False):
-                with contextlib.suppress(ValueError):
-                    handle.flush()
+        flush_feeds(self.crawler)
 
     def _stored(self) -> float:
         if not self.await_stored:
             return math.inf
-        stats = self.stats.get_stats()
-        return sum(v for k, v in stats.items() if k.startswith("items/stored/")) + sum(
-            v for k, v in stats.items()
-            if k.startswith("failures/") and k.rsplit("/", 1)[-1].startswith("mongo_")
-        )
+        return items_settled_in_mongo(self.stats.get_stats())
 
     def _ack_stored(self) -> int:
         stored, done = self._stored(), []

@@ -61,12 +61,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
-from scrapy.extensions.feedexport import FeedExporter
 from scrapy.utils.conf import feed_complete_default_values_from_settings
 from scrapy.utils.job import job_dir
 from scrapy.utils.misc import load_object
 from scrapy.utils.request import request_from_dict
 
+from crawler.acks import feed_exporter, flush_feeds, items_settled_in_mongo, requests_in_engine
 from crawler.feeds import run_dir
 from crawler.pipelines.mongo import MongoUpsertPipeline
 
@@ -341,12 +341,8 @@ class ResumeJournal:
                         len(self.carried))
         self.task = asyncio.ensure_future(self._checkpoints())
 
-    def _feed_exporter(self) -> FeedExporter | None:
-        extensions = self.crawler.extensions.middlewares
-        return next((e for e in extensions if isinstance(e, FeedExporter)), None)
-
     def _wrap_feed_filters(self) -> None:
-        exporter = self._feed_exporter()
+        exporter = feed_exporter(self.crawler)
         if exporter is None:
             return
         for template, (key_field, keys) in self.feed_keys.items():
@@ -399,22 +395,12 @@ class ResumeJournal:
                 logger.exception("Resume: the checkpoint failed; the next one tries again.")
 
     def _busy(self) -> set[bytes]:
-        engine = self.crawler.engine
-        requests = list(engine.downloader.active)
-        slot = engine.scraper.slot
-        if slot is not None:
-            requests.extend(slot.active)
-            requests.extend(request for _, request, _ in slot.queue)
-        return {self.fingerprint(r) for r in requests}
+        return {self.fingerprint(r) for r in requests_in_engine(self.crawler)}
 
     def _stored(self) -> float:
         if not self.await_stored:
             return math.inf
-        stats = self.stats.get_stats()
-        return sum(v for k, v in stats.items() if k.startswith("items/stored/")) + sum(
-            v for k, v in stats.items()
-            if k.startswith("failures/") and k.rsplit("/", 1)[-1].startswith("mongo_")
-        ) - self.stored_base
+        return items_settled_in_mongo(self.stats.get_stats()) - self.stored_base
 
     async def checkpoint(self) -> int:
         """Journal the requests done; return how many."""
@@ -424,11 +410,7 @@ class ResumeJournal:
             if fp not in busy:
                 del self.received[fp]
                 settled.append((fp, generation, self.urls[fp]))
-        exporter = self._feed_exporter()
-        for slot in exporter.slots if exporter else ():
-            handle = slot.file
-            if handle is not None and not getattr(handle, "closed", False):
-                handle.flush()
+        flush_feeds(self.crawler)
         if settled:
             self.waiting.append((self.stats.get_value("item_scraped_count", 0), settled))
         await asyncio.sleep(0)  # batch files rolled over before this tick are closed now
