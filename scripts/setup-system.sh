@@ -4,8 +4,6 @@ set -euo pipefail
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-# Debian's Chromium for the dashboard spider (PLAYWRIGHT_LAUNCH_OPTIONS uses it)
-[ -x /usr/bin/chromium ] || need+=(chromium)
 # Redis for distributed crawls and their tests (tests/redis_server.py starts its own)
 command -v redis-server >/dev/null || need+=(redis-server)
 if ((${#need[@]})); then
@@ -13,3 +11,5 @@ if ((${#need[@]})); then
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq "${need[@]}"
 fi
+# Debian's Chromium for the dashboard spider (never `playwright install`)
+bash "$(dirname "$0")/install-chromium.sh"
