@@ -44,23 +44,51 @@ from redis_server import RedisServer  # noqa: E402
 from sim.testing import SimProcess  # noqa: E402
 
 
-def run_workers(count: int, sim: SimProcess, redis_url: str, tmp: Path,
-                settings: dict[str, Any], distributed: bool = True,
-                timeout: float = 900) -> list[dict[str, Any]]:
+def run_workers(
+    count: int,
+    sim: SimProcess,
+    redis_url: str,
+    tmp: Path,
+    settings: dict[str, Any],
+    distributed: bool = True,
+    timeout: float = 900,
+) -> list[dict[str, Any]]:
     """Start ``count`` crawl processes at once; return their run reports."""
     categories = ",".join(map(str, sim.truth(reviews=0)["categories"]))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MARKETPLACE_URL": sim.url,
-           "CATEGORIES": categories, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MARKETPLACE_URL": sim.url,
+        "CATEGORIES": categories,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+    }
     procs = []
     for index in range(count):
         output = tmp / f"w{index}"
-        args = [sys.executable, "-m", "scrapy", "crawl", "products", "-a", "run_id=bench",
-                "-s", f"OUTPUT_DIR={output}", "-s", f"DISTRIBUTED={int(distributed)}"]
+        args = [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "crawl",
+            "products",
+            "-a",
+            "run_id=bench",
+            "-s",
+            f"OUTPUT_DIR={output}",
+            "-s",
+            f"DISTRIBUTED={int(distributed)}",
+        ]
         for name, value in settings.items():
             args += ["-s", f"{name}={value}"]
-        procs.append((output, subprocess.Popen(args, cwd=ROOT, env=env,
-                                               stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL)))
+        procs.append(
+            (
+                output,
+                subprocess.Popen(
+                    args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                ),
+            )
+        )
     reports = []
     for output, proc in procs:
         proc.wait(timeout=timeout)
@@ -88,12 +116,16 @@ def scaling(size: str, counts: list[int], redis_url: str, tmp: Path) -> list[dic
             stats = sim.stats()
         seconds = span(reports)
         total = sum(records(r) for r in reports)
-        rows.append({
-            "workers": count, "records": total, "seconds": round(seconds, 2),
-            "records_per_s": round(total / seconds, 1),
-            "per_worker": [records(r) for r in reports],
-            "product_refetched": len(stats["product_refetched"]),
-        })
+        rows.append(
+            {
+                "workers": count,
+                "records": total,
+                "seconds": round(seconds, 2),
+                "records_per_s": round(total / seconds, 1),
+                "per_worker": [records(r) for r in reports],
+                "product_refetched": len(stats["product_refetched"]),
+            }
+        )
     return rows
 
 
@@ -105,21 +137,27 @@ def rate_runs(size: str, rate: int, redis_url: str, tmp: Path) -> list[dict[str,
     ]
     rows = []
     for db, (name, distributed, settings) in enumerate(runs, start=10):
-        with SimProcess().start(size=size, seed=1, latency_ms=20, jitter_ms=10,
-                                rate_limit=rate) as sim:
-            reports = run_workers(3, sim, f"{redis_url}/{db}", tmp / f"rate-{name}",
-                                  settings, distributed=distributed)
+        with SimProcess().start(
+            size=size, seed=1, latency_ms=20, jitter_ms=10, rate_limit=rate
+        ) as sim:
+            reports = run_workers(
+                3, sim, f"{redis_url}/{db}", tmp / f"rate-{name}", settings, distributed=distributed
+            )
             stats = sim.stats()
         seconds = span(reports)
         refused = stats["by_status"].get("429", 0)
         answered = sum(stats["by_status"].values())
-        rows.append({
-            "run": name, "limit": rate, "seconds": round(seconds, 2),
-            "admitted_per_s": round((answered - refused) / seconds, 1),
-            "max_rps_1s": stats["max_rps_1s"],
-            "share_429": round(refused / answered, 4) if answered else 0.0,
-            "records": sum(records(r) for r in reports),
-        })
+        rows.append(
+            {
+                "run": name,
+                "limit": rate,
+                "seconds": round(seconds, 2),
+                "admitted_per_s": round((answered - refused) / seconds, 1),
+                "max_rps_1s": stats["max_rps_1s"],
+                "share_429": round(refused / answered, 4) if answered else 0.0,
+                "records": sum(records(r) for r in reports),
+            }
+        )
     return rows
 
 
@@ -131,8 +169,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="small")
     parser.add_argument("--workers", default="1,2,3")
     parser.add_argument("--rate", type=int, default=50)
@@ -145,7 +184,8 @@ def main() -> int:
         server = RedisServer(tmp / "redis").start()
         try:
             figures: dict[str, Any] = {
-                "cpus": os.cpu_count(), "size": opts.size,
+                "cpus": os.cpu_count(),
+                "size": opts.size,
                 "scaling": scaling(opts.size, counts, server.url, tmp),
             }
             print("records/s by number of workers (no rate limit):")

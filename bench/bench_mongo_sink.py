@@ -82,8 +82,9 @@ def fresh_db(client: MongoClient[Any], name: str) -> Any:
 
 
 def run_pipeline(uri: str, database: str, items: list[Product], batch_size: int) -> float:
-    crawler = get_crawler(BenchSpider, {"MONGO_URI": uri, "MONGO_DATABASE": database,
-                                        "MONGO_BATCH_SIZE": batch_size})
+    crawler = get_crawler(
+        BenchSpider, {"MONGO_URI": uri, "MONGO_DATABASE": database, "MONGO_BATCH_SIZE": batch_size}
+    )
     crawler.spider = crawler._create_spider(run_id="bench")
     crawler.stats.open_spider()
     pipeline = build_from_crawler(MongoUpsertPipeline, crawler)
@@ -105,7 +106,7 @@ def run_pipeline(uri: str, database: str, items: list[Product], batch_size: int)
 def run_raw_bulk(collection: Any, ops: list[Any], batch_size: int) -> float:
     started = time.perf_counter()
     for start in range(0, len(ops), batch_size):
-        collection.bulk_write(ops[start:start + batch_size], ordered=False)
+        collection.bulk_write(ops[start : start + batch_size], ordered=False)
     return time.perf_counter() - started
 
 
@@ -124,15 +125,19 @@ def client_side(items: list[Product]) -> float:
     return time.perf_counter() - started
 
 
-def measure(uri: str, count: int, per_item_count: int, batch_size: int,
-            repeats: int) -> dict[str, Any]:
+def measure(
+    uri: str, count: int, per_item_count: int, batch_size: int, repeats: int
+) -> dict[str, Any]:
     items = make_products(count)
     ops = [upsert(item) for item in items]
     config = MongoConfig(uri=uri)
     client: MongoClient[Any] = MongoClient(uri, **config.client_options())
     database = "bench_mongo_sink"
     seconds: dict[str, list[float]] = {
-        "pipeline": [], "raw_bulk": [], "per_item": [], "client_side": []
+        "pipeline": [],
+        "raw_bulk": [],
+        "per_item": [],
+        "client_side": [],
     }
     try:
         for _ in range(repeats):
@@ -147,8 +152,12 @@ def measure(uri: str, count: int, per_item_count: int, batch_size: int,
         client.drop_database(database)
     finally:
         client.close()
-    counts = {"pipeline": count, "raw_bulk": count, "per_item": per_item_count,
-              "client_side": count}
+    counts = {
+        "pipeline": count,
+        "raw_bulk": count,
+        "per_item": per_item_count,
+        "client_side": count,
+    }
     rates = {k: counts[k] / statistics.median(v) for k, v in seconds.items()}
     return {
         "documents": counts,
@@ -163,9 +172,12 @@ def measure(uri: str, count: int, per_item_count: int, batch_size: int,
 
 def table(figures: dict[str, Any]) -> str:
     rates, counts = figures["docs_per_second"], figures["documents"]
-    names = {"pipeline": "MongoUpsertPipeline", "raw_bulk": "raw bulk_write",
-             "per_item": "update_one per item",
-             "client_side": "(client side only: build + BSON, no server)"}
+    names = {
+        "pipeline": "MongoUpsertPipeline",
+        "raw_bulk": "raw bulk_write",
+        "per_item": "update_one per item",
+        "client_side": "(client side only: build + BSON, no server)",
+    }
     lines = ["| sink | documents | docs/s | pipeline is |", "| --- | ---: | ---: | ---: |"]
     for key, name in names.items():
         shown = key not in ("pipeline", "client_side")
@@ -196,8 +208,9 @@ def main() -> int:
         server = None if options.uri else MongoServer(Path(folder) / "data").start()
         uri = options.uri or server.uri  # type: ignore[union-attr]
         try:
-            figures = measure(uri, options.count, options.per_item_count, options.batch_size,
-                              options.repeats)
+            figures = measure(
+                uri, options.count, options.per_item_count, options.batch_size, options.repeats
+            )
         finally:
             if server is not None:
                 server.stop()

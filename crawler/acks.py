@@ -36,15 +36,14 @@ def items_settled_in_mongo(stats: dict[str, Any]) -> int:
     """Items MongoDB acknowledged (``items/stored/*``) or that its pipeline
     listed as failed (``failures/*/mongo_*``)."""
     return sum(v for k, v in stats.items() if k.startswith("items/stored/")) + sum(
-        v for k, v in stats.items()
+        v
+        for k, v in stats.items()
         if k.startswith("failures/") and k.rsplit("/", 1)[-1].startswith("mongo_")
     )
 
 
 def feed_exporter(crawler: Crawler) -> FeedExporter | None:
-    return next(
-        (e for e in crawler.extensions.middlewares if isinstance(e, FeedExporter)), None
-    )
+    return next((e for e in crawler.extensions.middlewares if isinstance(e, FeedExporter)), None)
 
 
 def flush_feeds(crawler: Crawler) -> None:

@@ -84,9 +84,7 @@ def _read_jsonl(path: Path, handle: Any, kind: str | None) -> list[int]:
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
-            raise SpiderArgumentError(
-                f"ids_file {path}: line {n} is not valid JSON."
-            ) from None
+            raise SpiderArgumentError(f"ids_file {path}: line {n} is not valid JSON.") from None
         if not isinstance(record, dict) or "id" not in record:
             raise SpiderArgumentError(f"ids_file {path}: line {n} has no 'id' key.")
         if kind is not None and record.get("kind", kind) != kind:

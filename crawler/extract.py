@@ -9,7 +9,7 @@ not the documented shape at all raises :class:`ExtractionError`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -263,14 +263,14 @@ def extract_product(payload: dict[str, Any], source_url: str, now: datetime) -> 
 def _created_at(review: dict[str, Any]) -> datetime | None:
     seconds = as_int(review.get("created_at"))
     if isinstance(seconds, int) and not isinstance(seconds, bool):
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     local = as_dict(review.get("timeline")).get("review_created_date")
     if isinstance(local, str):
         try:
             parsed = datetime.strptime(local, "%Y-%m-%d %H:%M:%S")
         except ValueError:
             return None
-        return parsed.replace(tzinfo=VIETNAM_TZ).astimezone(timezone.utc)
+        return parsed.replace(tzinfo=VIETNAM_TZ).astimezone(UTC)
     return None
 
 

@@ -178,9 +178,7 @@ def safe_keys(value: Any) -> Any:
     # written for speed: it runs on every nested field of every item
     if isinstance(value, dict):
         return {
-            (k if _plain(k) else safe_key(k)): (
-                safe_keys(v) if isinstance(v, _NESTED) else v
-            )
+            (k if _plain(k) else safe_key(k)): (safe_keys(v) if isinstance(v, _NESTED) else v)
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):

@@ -21,9 +21,7 @@ COMMANDS_MODULE = "crawler.commands"
 MARKETPLACE_URL = os.environ.get("MARKETPLACE_URL", "https://tiki.vn")
 # Categories the brands and products spiders walk (-a categories=... overrides).
 # Tiki's "Điện Thoại - Máy Tính Bảng" and "Laptop - Máy Vi Tính - Linh kiện".
-CATEGORIES = [
-    int(c) for c in os.environ.get("CATEGORIES", "1789,1846").split(",") if c.strip()
-]
+CATEGORIES = [int(c) for c in os.environ.get("CATEGORIES", "1789,1846").split(",") if c.strip()]
 # the real API's default page size for listings
 LISTING_PAGE_SIZE = 40
 # the real API caps reviews pages at 20

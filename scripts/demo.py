@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -56,7 +56,7 @@ def main() -> int:
     sim.start(size=options.size, seed=options.seed)
     try:
         truth = sim.truth()
-        run_id = "demo-" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
+        run_id = "demo-" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
         env = {
             **os.environ,
             "MARKETPLACE_URL": sim.url,
@@ -73,8 +73,13 @@ def main() -> int:
         allow = ("-s", "REPORT_MAX_FAILURE_SHARE=0.05")
         code_p, secs_p = crawl("products", env, "-a", f"run_id={run_id}", *allow)
         code_c, secs_c = crawl(
-            "comments", env, "-a", f"run_id={run_id}",
-            "-a", f"ids_file={products_dir}/products-*.jsonl", *allow,
+            "comments",
+            env,
+            "-a",
+            f"run_id={run_id}",
+            "-a",
+            f"ids_file={products_dir}/products-*.jsonl",
+            *allow,
         )
         product_ids = feed_ids(products_dir, "products")
         comment_ids = feed_ids(comments_dir, "comments")
@@ -100,8 +105,10 @@ def main() -> int:
     print()
     print(f"products: {len(product_ids)} valid in {products_dir} ({secs_p:.1f} s, exit {code_p})")
     print(f"  rejected with reasons ({products_dir}/rejects.jsonl): {len(rejected)}")
-    print(f"  not found (404, listed in {products_dir}/failures.jsonl for a retry run): "
-          f"{len(truth['products']['not_found'])}")
+    print(
+        f"  not found (404, listed in {products_dir}/failures.jsonl for a retry run): "
+        f"{len(truth['products']['not_found'])}"
+    )
     print(f"comments: {len(comment_ids)} valid in {comments_dir} ({secs_c:.1f} s, exit {code_c})")
     ok = crawled == set(truth["products"]["valid"]) and len(product_ids) == len(crawled)
     ok &= set(rejected) == set(invalid_products)

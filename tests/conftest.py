@@ -47,5 +47,6 @@ def sim_factory() -> Iterator:
     for server in started:
         server.stop()
 
+
 from mongo_server import mongo_db, mongo_factory, mongo_uri  # noqa: E402, F401
 from redis_server import redis_db, redis_url  # noqa: E402, F401

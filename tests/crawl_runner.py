@@ -4,7 +4,7 @@ Used by the crawl tests through :func:`tests.helpers.run_crawl`: a fresh
 process per crawl (a Twisted reactor starts once per process), items collected
 through the ``item_scraped`` signal, stats from the crawler's collector.
 
-    python tests/crawl_runner.py '{"spider": "products", "args": {}, "settings": {}, "out": "x.json"}'
+    python tests/crawl_runner.py '{"spider": "products", "args": {}, "out": "x.json"}'
 """
 
 from __future__ import annotations

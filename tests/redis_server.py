@@ -67,17 +67,28 @@ class RedisServer:
     def _start_on(self, port: int) -> bool:
         args = [
             REDIS_SERVER,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.workdir),
-            "--databases", str(_DATABASES),
-            "--logfile", "",
-            "--daemonize", "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+            "--databases",
+            str(_DATABASES),
+            "--logfile",
+            "",
+            "--daemonize",
+            "no",
         ]
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
         )
         ready = threading.Event()

@@ -90,5 +90,6 @@ def test_comments_arguments() -> None:
     settings = Settings()
     assert CommentsSpider.check_arguments({"product_ids": "1,2"}, settings) is None
     assert CommentsSpider.check_arguments({}, settings) == (
-        "No products given: pass -a product_ids=ID,ID or -a ids_file=PATH, or set MONGO_URI to read them from the products collection."
+        "No products given: pass -a product_ids=ID,ID or -a ids_file=PATH, "
+        "or set MONGO_URI to read them from the products collection."
     )

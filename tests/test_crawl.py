@@ -10,7 +10,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from helpers import ROOT, duplicates, run_crawl
 
 
@@ -139,9 +138,10 @@ def test_brands_equal_ground_truth(sim, truth, tmp_path) -> None:
 def test_comments_equal_ground_truth(sim, truth, tmp_path) -> None:
     by_product = truth["reviews"]["by_product"]
     # every product with reviews, and a few without
-    products = sorted(int(p) for p in by_product) + sorted(all_products(truth) - {
-        int(p) for p in by_product
-    })[:5]
+    products = (
+        sorted(int(p) for p in by_product)
+        + sorted(all_products(truth) - {int(p) for p in by_product})[:5]
+    )
     run = run_crawl(
         "comments", sim.url, tmp_path, args={"product_ids": ",".join(map(str, products))}
     )
@@ -196,8 +196,9 @@ def test_output_option_works_as_in_any_scrapy_project(sim, truth, tmp_path) -> N
 
 def test_exit_status_is_1_when_records_failed(sim, truth, tmp_path) -> None:
     missing = truth["products"]["not_found"][0]
-    proc = scrapy_crawl("products", "-a", f"ids_file={_ids(tmp_path, [missing])}",
-                        url=sim.url, cwd=tmp_path)
+    proc = scrapy_crawl(
+        "products", "-a", f"ids_file={_ids(tmp_path, [missing])}", url=sim.url, cwd=tmp_path
+    )
     assert proc.returncode == 1
     (failures,) = (tmp_path / "output").glob("products/*/failures.jsonl")
     record = orjson.loads(failures.read_bytes())

@@ -69,16 +69,28 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
         spec = {
             "spider": "products",
             "args": {"run_id": "dist"},
-            "settings": {"OUTPUT_DIR": str(output_dir), "LOG_LEVEL": "INFO",
-                         "DISTRIBUTED": True, "DISTRIBUTED_WORKER_ID": name, **settings},
+            "settings": {
+                "OUTPUT_DIR": str(output_dir),
+                "LOG_LEVEL": "INFO",
+                "DISTRIBUTED": True,
+                "DISTRIBUTED_WORKER_ID": name,
+                **settings,
+            },
             "out": str(out),
         }
         with log.open("wb") as handle:
             proc = subprocess.Popen(
-                [sys.executable, "-W", "error", str(ROOT / "tests" / "crawl_runner.py"),
-                 orjson.dumps(spec).decode()],
-                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                stdout=handle, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-W",
+                    "error",
+                    str(ROOT / "tests" / "crawl_runner.py"),
+                    orjson.dumps(spec).decode(),
+                ],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=handle,
+                stderr=subprocess.STDOUT,
             )
         started.append(Worker(name, proc, out, output_dir, log))
         return started[-1]
@@ -91,8 +103,9 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 
 
 @pytest.fixture
-def crawl_settings(sim_factory: Callable[..., SimProcess], redis_db: str,
-                   mongo_db: tuple[str, str]) -> tuple[SimProcess, dict[str, Any]]:
+def crawl_settings(
+    sim_factory: Callable[..., SimProcess], redis_db: str, mongo_db: tuple[str, str]
+) -> tuple[SimProcess, dict[str, Any]]:
     """A tiny simulator of the test's own (its stats are the test's) that
     answers in ~20 ms, and the settings that point workers at it."""
     sim = sim_factory(size="tiny", seed=1, latency_ms=20)
@@ -128,8 +141,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 @pytest.mark.parametrize("count", [2, 3])
-def test_workers_share_the_crawl(count: int, crawl_settings: tuple[SimProcess, dict[str, Any]],
-                                 workers: Callable[..., Worker]) -> None:
+def test_workers_share_the_crawl(
+    count: int, crawl_settings: tuple[SimProcess, dict[str, Any]], workers: Callable[..., Worker]
+) -> None:
     sim, settings = crawl_settings
     truth = sim.truth(reviews=0)
     crawl = [workers(settings) for _ in range(count)]
@@ -148,13 +162,15 @@ def test_workers_share_the_crawl(count: int, crawl_settings: tuple[SimProcess, d
     assert sorted(feeds) == sorted(truth["products"]["valid"])
     assert sorted(mongo_ids(settings)) == sorted(truth["products"]["valid"])
     assert sorted(i for w in crawl for i in w.failure_ids()) == sorted(
-        truth["products"]["not_found"])
+        truth["products"]["not_found"]
+    )
     # every product fetched once by the crawl as a whole
     sim_stats = sim.stats()
     assert sim_stats["product_refetched"] == {}
     assert sim_stats["by_kind"]["product"] == len(truth["products"]["listed"])
     assert sum(s["distributed/acked"] for s in stats) == sum(
-        s["scheduler/dequeued/redis"] for s in stats)
+        s["scheduler/dequeued/redis"] for s in stats
+    )
     # the crawl's state stays in Redis (persistence), nothing is left to do
     with redis.Redis.from_url(settings["REDIS_URL"]) as client:
         assert client.zcard("products:default:requests") == 0
@@ -162,8 +178,9 @@ def test_workers_share_the_crawl(count: int, crawl_settings: tuple[SimProcess, d
         assert client.smembers("products:default:workers") == set()
 
 
-def test_a_killed_worker_loses_nothing(crawl_settings: tuple[SimProcess, dict[str, Any]],
-                                       workers: Callable[..., Worker]) -> None:
+def test_a_killed_worker_loses_nothing(
+    crawl_settings: tuple[SimProcess, dict[str, Any]], workers: Callable[..., Worker]
+) -> None:
     sim, settings = crawl_settings
     truth = sim.truth(reviews=0)
     sim.config(latency_ms=60)  # slow enough to kill one worker in the middle
@@ -251,12 +268,15 @@ def test_the_addon_refuses_jobdir() -> None:
         DistributedAddon(get_crawler()).update_settings(settings)
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL must be a redis://"),
-    ({"DISTRIBUTED_HEARTBEAT_SECONDS": 0}, "DISTRIBUTED_HEARTBEAT_SECONDS must be positive"),
-    ({"DISTRIBUTED_RATE_LIMIT": -1}, "DISTRIBUTED_RATE_LIMIT must be 0"),
-    ({"DISTRIBUTED_CRAWL": "a:b"}, "DISTRIBUTED_CRAWL must be a non-empty name"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL must be a redis://"),
+        ({"DISTRIBUTED_HEARTBEAT_SECONDS": 0}, "DISTRIBUTED_HEARTBEAT_SECONDS must be positive"),
+        ({"DISTRIBUTED_RATE_LIMIT": -1}, "DISTRIBUTED_RATE_LIMIT must be 0"),
+        ({"DISTRIBUTED_CRAWL": "a:b"}, "DISTRIBUTED_CRAWL must be a non-empty name"),
+    ],
+)
 def test_bad_settings_are_named(values: dict[str, Any], message: str) -> None:
     with pytest.raises(DistributedConfigError, match=message):
         DistributedConfig.from_settings(Settings({"DISTRIBUTED": True, **values}))

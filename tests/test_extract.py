@@ -3,7 +3,7 @@ and the tolerant reader's edge cases."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from crawler.extract import (
 )
 
 DATA = Path(__file__).parent / "data"
-NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 PRODUCTS = {
     "37779493": "hostile specification codes",
     "37813983": "no brand",
@@ -41,11 +41,7 @@ def as_json(item: Any) -> dict[str, Any]:
 
 
 def product_fields() -> list[tuple[str, str]]:
-    return [
-        (pid, field)
-        for pid in PRODUCTS
-        for field in load(f"product_{pid}.expected.json")
-    ]
+    return [(pid, field) for pid in PRODUCTS for field in load(f"product_{pid}.expected.json")]
 
 
 @pytest.mark.parametrize(("pid", "field"), product_fields())
@@ -109,7 +105,12 @@ def test_minimal_product_with_string_ids_and_nulls() -> None:
         "unknown_key": {"nested": True},
     }
     product = extract_product(payload, "u", NOW)
-    assert (product.id, product.price, product.brand_id, product.category_id) == (42, 150000, None, None)
+    assert (product.id, product.price, product.brand_id, product.category_id) == (
+        42,
+        150000,
+        None,
+        None,
+    )
     assert product.rating_average == 4.0
     assert product.specifications == [] and product.breadcrumbs == []
     assert product.quantity_sold is None
@@ -144,5 +145,5 @@ def test_listing_data_not_a_list() -> None:
 def test_review_time_from_the_timeline_when_created_at_is_missing() -> None:
     review = {"id": 9, "timeline": {"review_created_date": "2024-05-19 10:55:07"}}
     comment = extract_comment(review, 5, "u", NOW)
-    assert comment.created_at == datetime(2024, 5, 19, 3, 55, 7, tzinfo=timezone.utc)
+    assert comment.created_at == datetime(2024, 5, 19, 3, 55, 7, tzinfo=UTC)
     assert comment.product_id == 5 and comment.author_name is None

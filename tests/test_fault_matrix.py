@@ -48,8 +48,9 @@ def mongo_ids(mongo_db: tuple[str, str], collection: str) -> list[int]:
         return sorted(d["_id"] for d in client[database][collection].find({}, {"_id": 1}))
 
 
-def test_fault_matrix_then_retry_runs(sim_factory: Any, mongo_db: tuple[str, str],
-                                      tmp_path: Path) -> None:
+def test_fault_matrix_then_retry_runs(
+    sim_factory: Any, mongo_db: tuple[str, str], tmp_path: Path
+) -> None:
     sim: SimProcess = sim_factory(size="tiny", seed=3)
     truth = sim.truth()
     valid = sorted(truth["products"]["valid"])
@@ -59,9 +60,12 @@ def test_fault_matrix_then_retry_runs(sim_factory: Any, mongo_db: tuple[str, str
 
     # -- products, faults on ---------------------------------------------------
     sim.config(**FAULTS, fail_product_ids=broken)
-    run = run_crawl("products", sim.url, tmp_path / "products",
-                    settings={"CATEGORIES": truth["categories"], "RETRY_TIMES": 6,
-                              **QUICK_RETRIES, **mongo})
+    run = run_crawl(
+        "products",
+        sim.url,
+        tmp_path / "products",
+        settings={"CATEGORIES": truth["categories"], "RETRY_TIMES": 6, **QUICK_RETRIES, **mongo},
+    )
     faults = sim.stats()["faults"]
     # every fault happened, and every retryable one was retried
     assert faults["errors"] > 0 and faults["dropped"] > 0 and faults["malformed"] > 0
@@ -69,9 +73,9 @@ def test_fault_matrix_then_retry_runs(sim_factory: Any, mongo_db: tuple[str, str
     assert run.stats["retry/reason_count/malformed_json"] == faults["malformed"]
     assert run.stats["retry/reason_count/http_429"] == faults["rate_limited"]
     assert run.stats["retry/retry_after_count"] == faults["rate_limited"]
-    assert (run.stats.get("retry/reason_count/http_500", 0)
-            + run.stats.get("retry/reason_count/http_503", 0)
-            == faults["errors"] + faults["failed_product"] - len(broken))
+    assert run.stats.get("retry/reason_count/http_500", 0) + run.stats.get(
+        "retry/reason_count/http_503", 0
+    ) == faults["errors"] + faults["failed_product"] - len(broken)
     # the records that failed for good are exactly the broken and the missing
     records = failures(run, "products")
     assert sorted((r["kind"], r["id"]) for r in records) == sorted(
@@ -93,8 +97,13 @@ def test_fault_matrix_then_retry_runs(sim_factory: Any, mongo_db: tuple[str, str
 
     # -- the retry run of the failures file, faults off --------------------------
     sim.reset_knobs()
-    again = run_crawl("products", sim.url, tmp_path / "products-retry",
-                      args={"ids_file": str(failures_file(run, "products"))}, settings=mongo)
+    again = run_crawl(
+        "products",
+        sim.url,
+        tmp_path / "products-retry",
+        args={"ids_file": str(failures_file(run, "products"))},
+        settings=mongo,
+    )
     assert sorted(again.ids("Product")) == broken
     assert sorted(r["id"] for r in failures(again, "products")) == not_found  # still 404
     feed_again = [r["id"] for r in again.feed_records("products", "products")]
@@ -103,8 +112,9 @@ def test_fault_matrix_then_retry_runs(sim_factory: Any, mongo_db: tuple[str, str
 
     # -- comments of the products in MongoDB, faults on, no retries -----------------
     sim.config(**FAULTS)
-    comments = run_crawl("comments", sim.url, tmp_path / "comments",
-                         settings={"RETRY_TIMES": 0, **mongo})
+    comments = run_crawl(
+        "comments", sim.url, tmp_path / "comments", settings={"RETRY_TIMES": 0, **mongo}
+    )
     reviews_truth = sim.truth(product_ids=valid)["reviews"]
     invalid = {int(r) for r in reviews_truth["invalid"]}
     want: dict[int, set[int]] = {
@@ -116,7 +126,12 @@ def test_fault_matrix_then_retry_runs(sim_factory: Any, mongo_db: tuple[str, str
     assert failed, "with no retries some review pages fail for good"
     assert {r["kind"] for r in records} == {"reviews"}
     assert {r["reason"] for r in records} <= {
-        "http_500", "http_503", "http_429", "malformed_json", "connection_lost", "data_loss",
+        "http_500",
+        "http_503",
+        "http_429",
+        "malformed_json",
+        "connection_lost",
+        "data_loss",
     }
     assert comments.stats["failures/count"] == len(records)
     got: dict[int, set[int]] = defaultdict(set)
@@ -134,8 +149,11 @@ def test_fault_matrix_then_retry_runs(sim_factory: Any, mongo_db: tuple[str, str
     # -- and their retry run, faults off -------------------------------------------
     sim.reset_knobs()
     comments_again = run_crawl(
-        "comments", sim.url, tmp_path / "comments-retry",
-        args={"ids_file": str(failures_file(comments, "comments"))}, settings=mongo,
+        "comments",
+        sim.url,
+        tmp_path / "comments-retry",
+        args={"ids_file": str(failures_file(comments, "comments"))},
+        settings=mongo,
     )
     assert "failures/count" not in comments_again.stats
     got_again: dict[int, set[int]] = defaultdict(set)
@@ -143,4 +161,3 @@ def test_fault_matrix_then_retry_runs(sim_factory: Any, mongo_db: tuple[str, str
         got_again[row["product_id"]].add(row["id"])
     assert dict(got_again) == {p: want[p] for p in failed if want.get(p)}
     assert mongo_ids(mongo_db, "comments") == sorted(r for ids in want.values() for r in ids)
-

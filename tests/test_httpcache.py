@@ -54,9 +54,12 @@ def test_a_second_run_is_answered_by_the_cache(sim_factory: Any, tmp_path: Path)
     headers = {**get_project_settings()["DEFAULT_REQUEST_HEADERS"], "Cache-Control": "max-age=0"}
     # AutoThrottle lowers a slot's delay on 200s only, never on 304s: without
     # a start delay of 0 this run would keep its 0.25 s per request
-    third = run_crawl("products", sim.url, tmp_path / "third",
-                      settings={**cached, "DEFAULT_REQUEST_HEADERS": headers,
-                                "AUTOTHROTTLE_START_DELAY": 0.0})
+    third = run_crawl(
+        "products",
+        sim.url,
+        tmp_path / "third",
+        settings={**cached, "DEFAULT_REQUEST_HEADERS": headers, "AUTOTHROTTLE_START_DELAY": 0.0},
+    )
     revalidated = sim.stats()
     assert products(third) == products(first)
     assert revalidated["by_status"] == {

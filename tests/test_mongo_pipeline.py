@@ -84,9 +84,7 @@ class Run:
         self.failed.append(kwargs)
 
     def stats(self, *prefixes: str) -> dict[str, Any]:
-        return {
-            k: v for k, v in self.crawler.stats.get_stats().items() if k.startswith(prefixes)
-        }
+        return {k: v for k, v in self.crawler.stats.get_stats().items() if k.startswith(prefixes)}
 
     async def feed(self, items: list[Any]) -> None:
         for item in items:
@@ -128,9 +126,18 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 @pytest.mark.parametrize(
     ("key", "safe"),
-    [("price", "price"), ("Màu sắc", "Màu sắc"), ("$where", "%24where"), ("a.b", "a%2Eb"),
-     ("", "%"), ("50%", "50%25"), ("%24where", "%2524where"), ("a$b", "a%24b"),
-     ("nul\x00", "nul%00"), (7, "7")],
+    [
+        ("price", "price"),
+        ("Màu sắc", "Màu sắc"),
+        ("$where", "%24where"),
+        ("a.b", "a%2Eb"),
+        ("", "%"),
+        ("50%", "50%25"),
+        ("%24where", "%2524where"),
+        ("a$b", "a%24b"),
+        ("nul\x00", "nul%00"),
+        (7, "7"),
+    ],
 )
 def test_safe_key(key: Any, safe: str) -> None:
     assert safe_key(key) == safe
@@ -143,25 +150,41 @@ def test_safe_keys_at_any_depth() -> None:
 
 
 def test_upsert_of_an_item() -> None:
-    brand = Brand(id=7, name="Nokia", slug="nokia", category_ids=[1789], source_url="u",
-                  scraped_at=NOW)
+    brand = Brand(
+        id=7, name="Nokia", slug="nokia", category_ids=[1789], source_url="u", scraped_at=NOW
+    )
     assert upsert(brand) == UpdateOne(
         {"_id": 7},
         {
-            "$set": {"name": "Nokia", "slug": "nokia", "category_ids": [1789], "source_url": "u",
-                     "last_seen_at": NOW},
+            "$set": {
+                "name": "Nokia",
+                "slug": "nokia",
+                "category_ids": [1789],
+                "source_url": "u",
+                "last_seen_at": NOW,
+            },
             "$setOnInsert": {"first_seen_at": NOW},
         },
         upsert=True,
     )
-    row = DashboardRow(key="sales:1", report="sales", day=date(2026, 11, 23),
-                       values={"$where": 1, "a.b": 2}, source_url="u", scraped_at=NOW)
+    row = DashboardRow(
+        key="sales:1",
+        report="sales",
+        day=date(2026, 11, 23),
+        values={"$where": 1, "a.b": 2},
+        source_url="u",
+        scraped_at=NOW,
+    )
     assert upsert(row) == UpdateOne(
         {"_id": "sales:1"},
         {
-            "$set": {"report": "sales", "day": datetime(2026, 11, 23, tzinfo=UTC),
-                     "values": {"%24where": 1, "a%2Eb": 2}, "source_url": "u",
-                     "last_seen_at": NOW},
+            "$set": {
+                "report": "sales",
+                "day": datetime(2026, 11, 23, tzinfo=UTC),
+                "values": {"%24where": 1, "a%2Eb": 2},
+                "source_url": "u",
+                "last_seen_at": NOW,
+            },
             "$setOnInsert": {"first_seen_at": NOW},
         },
         upsert=True,
@@ -171,10 +194,18 @@ def test_upsert_of_an_item() -> None:
 def test_collection_validator_follows_the_item_schema() -> None:
     schema = collection_validator(Comment, SCHEMAS[Comment])["$jsonSchema"]
     assert schema["required"] == [
-        "_id", "product_id", "rating", "source_url", "last_seen_at", "first_seen_at"
+        "_id",
+        "product_id",
+        "rating",
+        "source_url",
+        "last_seen_at",
+        "first_seen_at",
     ]
-    assert schema["properties"]["rating"] == {"bsonType": ["int", "long"], "minimum": 1,
-                                              "maximum": 5}
+    assert schema["properties"]["rating"] == {
+        "bsonType": ["int", "long"],
+        "minimum": 1,
+        "maximum": 5,
+    }
     assert schema["properties"]["title"] == {"bsonType": ["string", "null"]}
     assert schema["properties"]["created_at"] == {"bsonType": ["date", "null"]}
     assert schema["properties"]["first_seen_at"] == {"bsonType": ["date"]}
@@ -184,9 +215,15 @@ def test_collection_validator_follows_the_item_schema() -> None:
 def test_config_from_settings() -> None:
     assert MongoConfig.from_settings(Settings({"MONGO_URI": ""})) is None
     config = MongoConfig.from_settings(
-        Settings({"MONGO_URI": " mongodb://h:1 ", "MONGO_DATABASE": "cat",
-                  "MONGO_BATCH_SIZE": "50", "MONGO_RETRY_BACKOFF": "0.5",
-                  "MONGO_RETRY_BACKOFF_MAX": "3"})
+        Settings(
+            {
+                "MONGO_URI": " mongodb://h:1 ",
+                "MONGO_DATABASE": "cat",
+                "MONGO_BATCH_SIZE": "50",
+                "MONGO_RETRY_BACKOFF": "0.5",
+                "MONGO_RETRY_BACKOFF_MAX": "3",
+            }
+        )
     )
     assert config is not None
     assert (config.uri, config.database, config.batch_size) == ("mongodb://h:1", "cat", 50)
@@ -197,10 +234,17 @@ def test_config_from_settings() -> None:
 
 @pytest.mark.parametrize(
     ("uri", "shown"),
-    [("mongodb://127.0.0.1:27017", "mongodb://127.0.0.1:27017"),
-     ("mongodb://crawler:s3cr%40t@db1:27017,db2/cat?authSource=admin&tlsCertificateKeyFilePassword=x",
-      "mongodb://crawler:***@db1:27017,db2"),
-     ("mongodb+srv://u:p@cluster0.example.net/?retryWrites=true", "mongodb+srv://u:***@cluster0.example.net")],
+    [
+        ("mongodb://127.0.0.1:27017", "mongodb://127.0.0.1:27017"),
+        (
+            "mongodb://crawler:s3cr%40t@db1:27017,db2/cat?authSource=admin&tlsCertificateKeyFilePassword=x",
+            "mongodb://crawler:***@db1:27017,db2",
+        ),
+        (
+            "mongodb+srv://u:p@cluster0.example.net/?retryWrites=true",
+            "mongodb+srv://u:***@cluster0.example.net",
+        ),
+    ],
 )
 def test_the_uri_is_logged_without_secrets(uri: str, shown: str) -> None:
     assert redact_uri(uri) == shown
@@ -252,9 +296,10 @@ def test_open_creates_indexes_and_validators_idempotently(mongo_db: tuple[str, s
     assert indexes("comments") == ["_id_", "product_id_created_at"]
     assert indexes("brands") == ["_id_", "category_ids", "slug"]
     assert indexes("dashboard_rows") == ["_id_", "report_day"]
-    options = run.read("products", lambda c: {
-        info["name"]: info["options"] for info in c.database.list_collections()
-    })
+    options = run.read(
+        "products",
+        lambda c: {info["name"]: info["options"] for info in c.database.list_collections()},
+    )
     for cls in (Brand, Product, Comment, DashboardRow):
         assert options[cls.collection]["validator"] == collection_validator(cls, SCHEMAS[cls])
         assert options[cls.collection]["validationLevel"] == "moderate"
@@ -270,8 +315,12 @@ def test_items_are_upserted_in_batches(mongo_db: tuple[str, str]) -> None:
     assert "id" not in doc and "scraped_at" not in doc
     assert doc["price"] == 100_000
     assert doc["first_seen_at"] == doc["last_seen_at"] == NOW
-    assert doc["specifications"][6] == {"group": "Content", "code": "$where", "name": "$where",
-                                        "value": "1 == 1"}
+    assert doc["specifications"][6] == {
+        "group": "Content",
+        "code": "$where",
+        "name": "$where",
+        "value": "1 == 1",
+    }
     assert run.failed == []
 
 
@@ -285,8 +334,13 @@ def test_a_second_run_changes_only_what_changed(mongo_db: tuple[str, str]) -> No
     assert len(docs) == 5
     assert {d["first_seen_at"] for d in docs.values()} == {NOW}
     assert {d["last_seen_at"] for d in docs.values()} == {later}
-    assert [docs[1_000 + n]["price"] for n in range(5)] == [100_000, 100_001, 90_000, 100_003,
-                                                            100_004]
+    assert [docs[1_000 + n]["price"] for n in range(5)] == [
+        100_000,
+        100_001,
+        90_000,
+        100_003,
+        100_004,
+    ]
 
 
 def test_a_slow_crawl_is_flushed_by_time(mongo_db: tuple[str, str]) -> None:
@@ -304,12 +358,23 @@ def test_a_slow_crawl_is_flushed_by_time(mongo_db: tuple[str, str]) -> None:
 
 def test_hostile_keys_never_reach_the_server_as_keys(mongo_db: tuple[str, str]) -> None:
     values = {"$where": "1 == 1", "a.b": {"$gt": 1, "c.d": 2}, "": 3, "50%": 4, "plain": 5}
-    row = DashboardRow(key="sales:$1.2", report="sales", day=date(2026, 11, 23), values=values,
-                       source_url="u", scraped_at=NOW)
+    row = DashboardRow(
+        key="sales:$1.2",
+        report="sales",
+        day=date(2026, 11, 23),
+        values=values,
+        source_url="u",
+        scraped_at=NOW,
+    )
     run = run_all([row], *mongo_db)
     doc = run.docs("dashboard_rows")["sales:$1.2"]
-    assert doc["values"] == {"%24where": "1 == 1", "a%2Eb": {"%24gt": 1, "c%2Ed": 2}, "%": 3,
-                             "50%25": 4, "plain": 5}
+    assert doc["values"] == {
+        "%24where": "1 == 1",
+        "a%2Eb": {"%24gt": 1, "c%2Ed": 2},
+        "%": 3,
+        "50%25": 4,
+        "plain": 5,
+    }
     assert {original_key(k) for k in doc["values"]} == set(values)
     assert doc["day"] == datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -318,8 +383,10 @@ def test_documents_the_server_refuses_are_reported(mongo_db: tuple[str, str]) ->
     # validation normally stops these; the collection validator is the last guard
     items = products(3)
     items[1].price = -5
-    review = {**orjson.loads((DATA / "reviews_37863078_p2.json").read_bytes())["data"][0],
-              "rating": 9}
+    review = {
+        **orjson.loads((DATA / "reviews_37863078_p2.json").read_bytes())["data"][0],
+        "rating": 9,
+    }
     items.append(extract_comments({"data": [review]}, 37863078, "u/r", NOW)[0])
     run = run_all(items, *mongo_db)
     assert sorted(run.docs("products")) == [1_000, 1_002]
@@ -356,8 +423,15 @@ def test_a_server_back_within_the_budget_loses_nothing(
     mongo_factory: Callable[[], MongoServer],
 ) -> None:
     server = mongo_factory()
-    run = Run(server.uri, "catalogue", MONGO_BATCH_SIZE=5, MONGO_RETRY_TIMES=50,
-              MONGO_RETRY_BACKOFF=0.05, MONGO_RETRY_BACKOFF_MAX=0.2, MONGO_TIMEOUT_SECONDS=0.3)
+    run = Run(
+        server.uri,
+        "catalogue",
+        MONGO_BATCH_SIZE=5,
+        MONGO_RETRY_TIMES=50,
+        MONGO_RETRY_BACKOFF=0.05,
+        MONGO_RETRY_BACKOFF_MAX=0.2,
+        MONGO_TIMEOUT_SECONDS=0.3,
+    )
     items = products(23)
 
     async def go() -> None:
@@ -399,8 +473,7 @@ def test_a_batch_out_of_retries_is_recorded_as_failed(
 
     asyncio.run(go())
     assert run.stats("items/", "mongo/") == {"mongo/retries": 4, "mongo/failed_batches": 2}
-    assert [(f["kind"], f["record_id"], f["url"], f["reason"], f["attempts"])
-            for f in run.failed] == [
-        ("product", item.id, item.source_url, "mongo_unavailable", 3) for item in items
-    ]
+    assert [
+        (f["kind"], f["record_id"], f["url"], f["reason"], f["attempts"]) for f in run.failed
+    ] == [("product", item.id, item.source_url, "mongo_unavailable", 3) for item in items]
     assert "could not write 4 documents to products in 3 attempts" in run.failed[0]["message"]

@@ -33,8 +33,12 @@ OUTAGE_PROOF = {
 }
 
 
-def read(uri: str, database: str, collection: str, query: dict[str, Any] | None = None,
-         ) -> dict[Any, dict[str, Any]]:
+def read(
+    uri: str,
+    database: str,
+    collection: str,
+    query: dict[str, Any] | None = None,
+) -> dict[Any, dict[str, Any]]:
     with MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000) as client:
         return {d["_id"]: d for d in client[database][collection].find(query or {})}
 
@@ -68,24 +72,28 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def catalogue(sim: SimProcess, truth: dict, mongo_uri: str,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def catalogue(
+    sim: SimProcess, truth: dict, mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """``scrapy crawl products`` then ``scrapy crawl comments`` (its product ids
     from the products collection) with MONGO_URI set."""
     database = f"test_{uuid.uuid4().hex[:12]}"
     mongo = {"MONGO_URI": mongo_uri, "MONGO_DATABASE": database}
-    products = run_crawl("products", sim.url, tmp_path_factory.mktemp("products"),
-                         settings={"CATEGORIES": truth["categories"], "LOG_LEVEL": "DEBUG",
-                                   **mongo})
-    comments = run_crawl("comments", sim.url, tmp_path_factory.mktemp("comments"),
-                         settings=mongo)
+    products = run_crawl(
+        "products",
+        sim.url,
+        tmp_path_factory.mktemp("products"),
+        settings={"CATEGORIES": truth["categories"], "LOG_LEVEL": "DEBUG", **mongo},
+    )
+    comments = run_crawl("comments", sim.url, tmp_path_factory.mktemp("comments"), settings=mongo)
     yield {"products": products, "comments": comments, "database": database}
     with MongoClient(mongo_uri) as client:
         client.drop_database(database)
 
 
-def test_products_collection_holds_the_valid_products(catalogue: dict, truth: dict,
-                                                      mongo_uri: str) -> None:
+def test_products_collection_holds_the_valid_products(
+    catalogue: dict, truth: dict, mongo_uri: str
+) -> None:
     docs = read(mongo_uri, catalogue["database"], "products")
     assert sorted(docs) == sorted(truth["products"]["valid"])
     stats = catalogue["products"].stats
@@ -94,8 +102,9 @@ def test_products_collection_holds_the_valid_products(catalogue: dict, truth: di
     assert "mongo/retries" not in stats and "mongo/failed_batches" not in stats
 
 
-def test_product_rejects_are_the_invalid_products(catalogue: dict, truth: dict,
-                                                  sim: SimProcess) -> None:
+def test_product_rejects_are_the_invalid_products(
+    catalogue: dict, truth: dict, sim: SimProcess
+) -> None:
     records = rejects(catalogue["products"], "products")
     assert {str(r["id"]): r["reasons"] for r in records} == {
         pid: [reason] for pid, reason in truth["products"]["invalid"].items()
@@ -137,12 +146,17 @@ def test_stored_products_are_clean(catalogue: dict, mongo_uri: str) -> None:
     hostile = [d for d in docs if any(r["code"] == "$where" for r in d["specifications"])]
     assert hostile
     for doc in hostile:
-        assert {"group": "Content", "code": "a.b", "name": "Kích thước (D.R.C)",
-                "value": "10.5 x 3.2 x 2 cm"} in doc["specifications"]
+        assert {
+            "group": "Content",
+            "code": "a.b",
+            "name": "Kích thước (D.R.C)",
+            "value": "10.5 x 3.2 x 2 cm",
+        } in doc["specifications"]
 
 
-def test_comments_collection_holds_the_valid_reviews(catalogue: dict, sim: SimProcess,
-                                                     mongo_uri: str) -> None:
+def test_comments_collection_holds_the_valid_reviews(
+    catalogue: dict, sim: SimProcess, mongo_uri: str
+) -> None:
     # the comments spider read its product ids from the products collection
     products = sorted(read(mongo_uri, catalogue["database"], "products"))
     truth = sim.truth(product_ids=products)
@@ -168,9 +182,9 @@ def test_comments_collection_holds_the_valid_reviews(catalogue: dict, sim: SimPr
 # -- a second run -----------------------------------------------------------
 
 
-def test_a_second_crawl_changes_only_last_seen_at(sim: SimProcess, truth: dict,
-                                                  mongo_db: tuple[str, str],
-                                                  tmp_path: Path) -> None:
+def test_a_second_crawl_changes_only_last_seen_at(
+    sim: SimProcess, truth: dict, mongo_db: tuple[str, str], tmp_path: Path
+) -> None:
     uri, database = mongo_db
     settings = {"CATEGORIES": truth["categories"], "MONGO_URI": uri, "MONGO_DATABASE": database}
     run_crawl("products", sim.url, tmp_path / "first", settings=settings)
@@ -194,12 +208,17 @@ def test_mongo_killed_and_restarted_mid_crawl_loses_nothing(
     sim = sim_factory(size="tiny", seed=1, latency_ms=150)  # a crawl of several seconds
     truth = sim.truth(reviews=0)
     mongo = mongo_factory()
-    settings = {"CATEGORIES": truth["categories"], "MONGO_URI": mongo.uri,
-                "MONGO_DATABASE": "catalogue", **OUTAGE_PROOF}
+    settings = {
+        "CATEGORIES": truth["categories"],
+        "MONGO_URI": mongo.uri,
+        "MONGO_DATABASE": "catalogue",
+        **OUTAGE_PROOF,
+    }
     result: dict[str, CrawlResult] = {}
     crawl = threading.Thread(
-        target=lambda: result.update(run=run_crawl("products", sim.url, tmp_path,
-                                                   settings=settings)),
+        target=lambda: result.update(
+            run=run_crawl("products", sim.url, tmp_path, settings=settings)
+        ),
     )
     crawl.start()
     wait_for(lambda: count(mongo.uri, "catalogue", "products") >= 20)  # a batch is in
@@ -232,14 +251,20 @@ def test_mongo_gone_for_good_fails_the_batch_and_the_exit_status(
         "MONGO_URI": mongo.uri,  # as users set it: in the environment
         "MONGO_DATABASE": "catalogue",
     }
-    settings = {"MONGO_BATCH_SIZE": 20, "MONGO_RETRY_TIMES": 1, "MONGO_RETRY_BACKOFF": 0.05,
-                "MONGO_TIMEOUT_SECONDS": 0.3, "LOG_LEVEL": "WARNING",
-                "CATEGORIES": ",".join(map(str, truth["categories"]))}
+    settings = {
+        "MONGO_BATCH_SIZE": 20,
+        "MONGO_RETRY_TIMES": 1,
+        "MONGO_RETRY_BACKOFF": 0.05,
+        "MONGO_TIMEOUT_SECONDS": 0.3,
+        "LOG_LEVEL": "WARNING",
+        "CATEGORIES": ",".join(map(str, truth["categories"])),
+    }
     command = [sys.executable, "-m", "scrapy", "crawl", "products"]
     for name, value in settings.items():
         command += ["-s", f"{name}={value}"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     wait_for(lambda: count(mongo.uri, "catalogue", "products") >= 20)
     mongo.kill()
     _, stderr = proc.communicate(timeout=120)
@@ -260,12 +285,13 @@ def test_mongo_gone_for_good_fails_the_batch_and_the_exit_status(
     assert f"MongoDB at {mongo.uri}/catalogue: gave up" in stderr
 
 
-def test_comments_without_products_in_mongo_stop_the_run(sim: SimProcess,
-                                                         mongo_db: tuple[str, str],
-                                                         tmp_path: Path) -> None:
+def test_comments_without_products_in_mongo_stop_the_run(
+    sim: SimProcess, mongo_db: tuple[str, str], tmp_path: Path
+) -> None:
     uri, database = mongo_db
-    run = run_crawl("comments", sim.url, tmp_path,
-                    settings={"MONGO_URI": uri, "MONGO_DATABASE": database})
+    run = run_crawl(
+        "comments", sim.url, tmp_path, settings={"MONGO_URI": uri, "MONGO_DATABASE": database}
+    )
     assert run.stats["finish_reason"] == "no_products"
     assert run.items == []
     assert f"No products to read reviews of: MongoDB at {uri}/{database} has none." in run.stderr

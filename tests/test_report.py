@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
+from helpers import run_crawl
 
 from crawler.commands.crawl import exit_status
 from crawler.extensions.progress import progress_line, records_done
 from crawler.extensions.report import build_report, problems_of
-from helpers import run_crawl
 
-START = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def stats(**extra: object) -> dict:
@@ -74,7 +74,9 @@ def test_progress_line() -> None:
         "products: 500 of at least 800 records (62.5%), 50.0/s"
     )
     assert progress_line("comments", 0, None, False, 1.0) == "comments: 0 records, 0.0/s"
-    assert records_done({"item_scraped_count": 5, "item_dropped_count": 2, "failures/count": 1}) == 8
+    assert (
+        records_done({"item_scraped_count": 5, "item_dropped_count": 2, "failures/count": 1}) == 8
+    )
 
 
 def test_report_file_and_progress_of_a_real_crawl(sim_factory, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""JOBDIR jobs stopped and resumed (crawler/extensions/resume.py, README "Stopping and resuming a crawl").
+"""JOBDIR jobs stopped and resumed (crawler/extensions/resume.py, README "Stopping and resuming").
 
 Real ``scrapy crawl`` processes against a simulator with latency, stopped with
 SIGINT, SIGTERM or SIGKILL at points chosen by watching the simulator's request
@@ -90,8 +90,9 @@ class Job:
             command += ["-s", f"{name}={value}"]
         return command
 
-    def run(self, stop: Callable[[], bool] | None = None,
-            sig: signal.Signals = signal.SIGKILL) -> int:
+    def run(
+        self, stop: Callable[[], bool] | None = None, sig: signal.Signals = signal.SIGKILL
+    ) -> int:
         """Run the command to its end; with ``stop``, send ``sig`` once it holds."""
         log_path = self.tmp / f"run-{len(self.logs)}.log"
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
@@ -156,15 +157,18 @@ def assert_products_exact(job: Job, truth: dict[str, Any]) -> None:
     assert duplicates(rejects) == []
     assert sorted(map(str, rejects)) == sorted(truth["products"]["invalid"])
     failures = [(r["kind"], r["id"], r["reason"]) for r in job.records("failures")]
-    assert sorted(failures) == sorted(("product", i, "not_found")
-                                      for i in truth["products"]["not_found"])
+    assert sorted(failures) == sorted(
+        ("product", i, "not_found") for i in truth["products"]["not_found"]
+    )
 
 
 def resumed(log: str) -> dict[str, int]:
     """What a resumed run's log says it took over from the job's earlier runs."""
     (match,) = re.finditer(
         r"INFO: Resuming job .*: (?P<done>\d+) requests done, (?P<requeued>\d+) scheduled "
-        r"again, (?P<failures>\d+) failures kept", log)
+        r"again, (?P<failures>\d+) failures kept",
+        log,
+    )
     return {k: int(v) for k, v in match.groupdict().items()}
 
 
@@ -174,8 +178,12 @@ def resumed(log: str) -> dict[str, int]:
 def test_graceful_stop_then_resume(slow_sim: SimProcess, slow_truth: dict, tmp_path: Path) -> None:
     slow_sim.reset()
     listed = len(slow_truth["products"]["listed"])
-    job = Job("products", slow_sim, tmp_path,
-              settings={"CATEGORIES": ",".join(map(str, slow_truth["categories"]))})
+    job = Job(
+        "products",
+        slow_sim,
+        tmp_path,
+        settings={"CATEGORIES": ",".join(map(str, slow_truth["categories"]))},
+    )
     assert job.run(stop=requests_reach(slow_sim, "product", 60), sig=signal.SIGINT) == 1
     assert "INFO: Closing spider (shutdown)" in job.logs[0]
     first = slow_sim.stats()["by_kind"]["product"]
@@ -194,7 +202,9 @@ def test_graceful_stop_then_resume(slow_sim: SimProcess, slow_truth: dict, tmp_p
     assert_products_exact(job, slow_truth)
     # the second part wrote a batch file of its own, numbered after the first's
     assert sorted(p.name for p in job.run_dir().glob("products-*.jsonl")) == [
-        "products-00001.jsonl", "products-00002.jsonl"]
+        "products-00001.jsonl",
+        "products-00002.jsonl",
+    ]
 
     # the same command once more: the job is finished; nothing is fetched again
     before = slow_sim.stats()["by_kind"]["product"]
@@ -206,8 +216,12 @@ def test_graceful_stop_then_resume(slow_sim: SimProcess, slow_truth: dict, tmp_p
 
     # another spider on this JOBDIR stops at once and leaves the job alone
     journal = (tmp_path / "job" / "resume.journal").read_bytes()
-    other = Job("brands", slow_sim, tmp_path,
-                settings={"CATEGORIES": ",".join(map(str, slow_truth["categories"]))})
+    other = Job(
+        "brands",
+        slow_sim,
+        tmp_path,
+        settings={"CATEGORIES": ",".join(map(str, slow_truth["categories"]))},
+    )
     assert other.run() == 1
     assert "holds a job of the products spider, not of brands." in other.logs[0]
     assert "Closing spider (jobdir_mismatch)" in other.logs[0]
@@ -228,16 +242,28 @@ def test_graceful_stop_then_resume(slow_sim: SimProcess, slow_truth: dict, tmp_p
     ids=["listings", "mid-details-twice", "near-the-end"],
 )
 def test_sigkill_then_resume_is_exact(
-    slow_sim: SimProcess, slow_truth: dict, mongo_db: tuple[str, str], tmp_path: Path,
-    kind: str, kill_at: int, kill_resumed: bool,
+    slow_sim: SimProcess,
+    slow_truth: dict,
+    mongo_db: tuple[str, str],
+    tmp_path: Path,
+    kind: str,
+    kill_at: int,
+    kill_resumed: bool,
 ) -> None:
     uri, database = mongo_db
     slow_sim.reset()
     listed = len(slow_truth["products"]["listed"])
-    job = Job("products", slow_sim, tmp_path,
-              settings={"CATEGORIES": ",".join(map(str, slow_truth["categories"])),
-                        "MONGO_DATABASE": database, **MONGO_OFTEN},
-              env={"MONGO_URI": uri})
+    job = Job(
+        "products",
+        slow_sim,
+        tmp_path,
+        settings={
+            "CATEGORIES": ",".join(map(str, slow_truth["categories"])),
+            "MONGO_DATABASE": database,
+            **MONGO_OFTEN,
+        },
+        env={"MONGO_URI": uri},
+    )
     journal = tmp_path / "job"
     stop = requests_reach(slow_sim, kind, kill_at)
     if kill_resumed:  # and once the journal holds some details as done
@@ -248,8 +274,9 @@ def test_sigkill_then_resume_is_exact(
         # killed again 50 details later, after more details were journaled
         slow_sim.reset()
         before = done_requests(journal)
-        stop = both(requests_reach(slow_sim, "product", 50),
-                    lambda: done_requests(journal) >= before + 20)
+        stop = both(
+            requests_reach(slow_sim, "product", 50), lambda: done_requests(journal) >= before + 20
+        )
         assert job.run(stop=stop) == -signal.SIGKILL
         assert resumed(job.logs[-1])["requeued"] > 0
     done_before = done_requests(journal)
@@ -269,20 +296,29 @@ def test_sigkill_then_resume_is_exact(
 
 
 def test_comments_sigkill_then_resume_is_exact(
-    slow_sim: SimProcess, slow_truth: dict, mongo_db: tuple[str, str], tmp_path: Path,
+    slow_sim: SimProcess,
+    slow_truth: dict,
+    mongo_db: tuple[str, str],
+    tmp_path: Path,
 ) -> None:
     uri, database = mongo_db
     slow_sim.reset()
     by_product = slow_truth["reviews"]["by_product"]
     invalid = {int(i) for i in slow_truth["reviews"]["invalid"]}
     valid = sorted(r for ids in by_product.values() for r in ids if r not in invalid)
-    job = Job("comments", slow_sim, tmp_path,
-              args={"product_ids": ",".join(sorted(by_product, key=int))},
-              settings={"MONGO_DATABASE": database, **MONGO_OFTEN},
-              env={"MONGO_URI": uri})
+    job = Job(
+        "comments",
+        slow_sim,
+        tmp_path,
+        args={"product_ids": ",".join(sorted(by_product, key=int))},
+        settings={"MONGO_DATABASE": database, **MONGO_OFTEN},
+        env={"MONGO_URI": uri},
+    )
     journal = tmp_path / "job"
-    stop = both(requests_reach(slow_sim, "reviews", 100),
-                lambda: done_requests(journal, "/api/v2/reviews") >= 20)
+    stop = both(
+        requests_reach(slow_sim, "reviews", 100),
+        lambda: done_requests(journal, "/api/v2/reviews") >= 20,
+    )
     assert job.run(stop=stop) == -signal.SIGKILL
     first = slow_sim.stats()["by_kind"]["reviews"]
     done_before = done_requests(journal, "/api/v2/reviews")

@@ -83,8 +83,10 @@ def test_the_defaults_of_the_project_settings() -> None:
     ("settings", "message"),
     [
         ({"RETRY_BACKOFF_JITTER": 1.5}, "RETRY_BACKOFF_JITTER must be within 0 and 1, got 1.5."),
-        ({"RETRY_BACKOFF_BASE": -1}, "RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX and RETRY_AFTER_MAX "
-                                     "must not be negative."),
+        (
+            {"RETRY_BACKOFF_BASE": -1},
+            "RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX and RETRY_AFTER_MAX must not be negative.",
+        ),
     ],
 )
 def test_bad_settings_are_one_sentence(settings: dict[str, Any], message: str) -> None:
@@ -151,8 +153,9 @@ def middleware(**settings: Any) -> tuple[BackoffRetryMiddleware, Any]:
 
 
 def response(request: Request, status: int = 200, body: bytes = b"{}", **headers: str) -> Response:
-    return TextResponse(request.url, status=status, body=body, headers={**JSON, **headers},
-                        request=request)
+    return TextResponse(
+        request.url, status=status, body=body, headers={**JSON, **headers}, request=request
+    )
 
 
 def test_retries_wait_by_backoff_and_are_counted_per_reason_and_attempt() -> None:
@@ -281,14 +284,19 @@ def test_failed_for_good_is_recorded_while_other_requests_go_on(
     broken, good = valid[:2], valid[2:22]
     fresh_sim.config(fail_product_ids=broken)
     run = run_crawl(
-        "products", fresh_sim.url, tmp_path,
+        "products",
+        fresh_sim.url,
+        tmp_path,
         args={"ids_file": str(ids_file(tmp_path, broken + good))},
         settings={
-            "RETRY_TIMES": 2, "RETRY_BACKOFF_BASE": 1.0, "RETRY_BACKOFF_JITTER": 0.0,
+            "RETRY_TIMES": 2,
+            "RETRY_BACKOFF_BASE": 1.0,
+            "RETRY_BACKOFF_JITTER": 0.0,
             "RETRY_PRIORITY_ADJUST": 1,
             # one request at a time: a retry that waited in the downloader
             # (or slept) would hold up every other request
-            "CONCURRENT_REQUESTS": 1, "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+            "CONCURRENT_REQUESTS": 1,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
             "AUTOTHROTTLE_ENABLED": False,
         },
     )
@@ -307,8 +315,16 @@ def test_failed_for_good_is_recorded_while_other_requests_go_on(
     records = failure_records(run)
     assert sorted(r["id"] for r in records) == broken
     for record in records:
-        assert set(record) == {"kind", "id", "url", "reason", "message", "attempts", "spider",
-                               "time"}
+        assert set(record) == {
+            "kind",
+            "id",
+            "url",
+            "reason",
+            "message",
+            "attempts",
+            "spider",
+            "time",
+        }
         assert record["kind"] == "product" and record["spider"] == "products"
         assert record["url"] == f"{fresh_sim.url}/api/v2/products/{record['id']}"
         assert (record["reason"], record["attempts"]) == ("http_500", 3)
@@ -328,10 +344,16 @@ def test_retry_after_is_honoured(fresh_sim: SimProcess, truth: dict, tmp_path: P
     wanted = sorted(truth["products"]["valid"])[:8]
     fresh_sim.config(rate_limit=2)
     run = run_crawl(
-        "products", fresh_sim.url, tmp_path,
+        "products",
+        fresh_sim.url,
+        tmp_path,
         args={"ids_file": str(ids_file(tmp_path, wanted))},
-        settings={"RETRY_TIMES": 10, "RETRY_BACKOFF_BASE": 0.0, "THROTTLE_429_ENABLED": False,
-                  "AUTOTHROTTLE_START_DELAY": 0.0},
+        settings={
+            "RETRY_TIMES": 10,
+            "RETRY_BACKOFF_BASE": 0.0,
+            "THROTTLE_429_ENABLED": False,
+            "AUTOTHROTTLE_START_DELAY": 0.0,
+        },
     )
     sim_stats = fresh_sim.stats()
     assert sorted(run.ids("Product")) == wanted
@@ -357,9 +379,13 @@ def test_body_over_download_maxsize_fails_without_retries(
     sim: SimProcess, truth: dict, tmp_path: Path
 ) -> None:
     wanted = sorted(truth["products"]["valid"])[:3]
-    run = run_crawl("products", sim.url, tmp_path,
-                    args={"ids_file": str(ids_file(tmp_path, wanted))},
-                    settings={"DOWNLOAD_MAXSIZE": 2000, "DOWNLOAD_WARNSIZE": 1000})
+    run = run_crawl(
+        "products",
+        sim.url,
+        tmp_path,
+        args={"ids_file": str(ids_file(tmp_path, wanted))},
+        settings={"DOWNLOAD_MAXSIZE": 2000, "DOWNLOAD_WARNSIZE": 1000},
+    )
     assert_clean_finish(run)
     assert run.items == []
     records = failure_records(run)
@@ -374,14 +400,21 @@ def test_timeouts_and_malformed_bodies_fail_with_their_reason(
 ) -> None:
     hung, bad = sorted(truth["products"]["valid"])[:3], sorted(truth["products"]["valid"])[3:6]
     fresh_sim.config(hang_rate=1, hang_seconds=2)
-    timeouts = run_crawl("products", fresh_sim.url, tmp_path / "hung",
-                         args={"ids_file": str(ids_file(tmp_path, hung))},
-                         settings={"DOWNLOAD_TIMEOUT": 0.5, "RETRY_TIMES": 1,
-                                   "RETRY_BACKOFF_BASE": 0.05})
+    timeouts = run_crawl(
+        "products",
+        fresh_sim.url,
+        tmp_path / "hung",
+        args={"ids_file": str(ids_file(tmp_path, hung))},
+        settings={"DOWNLOAD_TIMEOUT": 0.5, "RETRY_TIMES": 1, "RETRY_BACKOFF_BASE": 0.05},
+    )
     fresh_sim.config(hang_rate=0, malformed_rate=1)
-    malformed = run_crawl("products", fresh_sim.url, tmp_path / "bad",
-                          args={"ids_file": str(ids_file(tmp_path, bad))},
-                          settings={"RETRY_TIMES": 1, "RETRY_BACKOFF_BASE": 0.05})
+    malformed = run_crawl(
+        "products",
+        fresh_sim.url,
+        tmp_path / "bad",
+        args={"ids_file": str(ids_file(tmp_path, bad))},
+        settings={"RETRY_TIMES": 1, "RETRY_BACKOFF_BASE": 0.05},
+    )
     for run, ids, reason in ((timeouts, hung, "timeout"), (malformed, bad, "malformed_json")):
         assert_clean_finish(run)
         assert run.items == []
@@ -431,9 +464,13 @@ def stub_api() -> Iterator[str]:
 
 
 def test_unexpected_shapes_fail_with_their_reason(stub_api: str, tmp_path: Path) -> None:
-    run = run_crawl("products", stub_api, tmp_path,
-                    args={"ids_file": str(ids_file(tmp_path, [1, 2, 3, 4, 5, 37779493]))},
-                    settings={"RETRY_TIMES": 0})
+    run = run_crawl(
+        "products",
+        stub_api,
+        tmp_path,
+        args={"ids_file": str(ids_file(tmp_path, [1, 2, 3, 4, 5, 37779493]))},
+        settings={"RETRY_TIMES": 0},
+    )
     assert_clean_finish(run)
     assert run.ids("Product") == [37779493]
     reasons = {r["id"]: r["reason"] for r in failure_records(run)}
@@ -457,13 +494,24 @@ def test_category_pages_fail_with_their_reason_and_attempts(
     (``engine.download_async``): their retries wait in the downloader
     middleware, and a page that fails for good is a ``listing`` failure."""
     fresh_sim.config(error_rate=1)
-    errors = run_crawl("products", fresh_sim.url, tmp_path / "errors",
-                       settings={"CATEGORIES": truth["categories"], "RETRY_TIMES": 1,
-                                 "RETRY_BACKOFF_BASE": 0.05})
+    errors = run_crawl(
+        "products",
+        fresh_sim.url,
+        tmp_path / "errors",
+        settings={"CATEGORIES": truth["categories"], "RETRY_TIMES": 1, "RETRY_BACKOFF_BASE": 0.05},
+    )
     fresh_sim.config(error_rate=0, hang_rate=1, hang_seconds=2)
-    timeouts = run_crawl("products", fresh_sim.url, tmp_path / "timeouts",
-                         settings={"CATEGORIES": truth["categories"], "RETRY_TIMES": 1,
-                                   "RETRY_BACKOFF_BASE": 0.05, "DOWNLOAD_TIMEOUT": 0.5})
+    timeouts = run_crawl(
+        "products",
+        fresh_sim.url,
+        tmp_path / "timeouts",
+        settings={
+            "CATEGORIES": truth["categories"],
+            "RETRY_TIMES": 1,
+            "RETRY_BACKOFF_BASE": 0.05,
+            "DOWNLOAD_TIMEOUT": 0.5,
+        },
+    )
     for run in (errors, timeouts):
         assert_clean_finish(run)
         assert run.items == []
@@ -472,6 +520,7 @@ def test_category_pages_fail_with_their_reason_and_attempts(
         assert {r["kind"] for r in records} == {"listing"}
         assert run.stats["retry/count"] == len(truth["categories"])
     assert {(r["reason"], r["attempts"]) for r in failure_records(errors)} <= {
-        ("http_500", 2), ("http_503", 2)
+        ("http_500", 2),
+        ("http_503", 2),
     }
     assert {r["reason"] for r in failure_records(timeouts)} == {"timeout"}

@@ -79,9 +79,10 @@ def pipeline(crawler: Any) -> ValidatePipeline:
         # null counts as missing; a float is not a price in VND
         ({"price": 12.5}, ["price_wrong_type"]),
         # every reason is named, in schema order
-        ({"name": "", "price": None, "discount_rate": 140}, [
-            "name_empty", "price_missing", "discount_rate_out_of_range"
-        ]),
+        (
+            {"name": "", "price": None, "discount_rate": 140},
+            ["name_empty", "price_missing", "discount_rate_out_of_range"],
+        ),
         ({"rating_average": 7.5}, ["rating_average_out_of_range"]),
     ],
 )
@@ -102,8 +103,14 @@ def test_nested_defects_name_the_field() -> None:
 
 @pytest.mark.parametrize(
     ("rating", "expected"),
-    [(0, ["rating_out_of_range"]), (6, ["rating_out_of_range"]), (None, ["rating_missing"]),
-     ("năm", ["rating_wrong_type"]), (1, []), (5, [])],
+    [
+        (0, ["rating_out_of_range"]),
+        (6, ["rating_out_of_range"]),
+        (None, ["rating_missing"]),
+        ("năm", ["rating_wrong_type"]),
+        (1, []),
+        (5, []),
+    ],
 )
 def test_comment_reasons(rating: Any, expected: list[str]) -> None:
     assert reasons(comment(rating)) == expected
@@ -112,10 +119,17 @@ def test_comment_reasons(rating: Any, expected: list[str]) -> None:
 def test_brand_and_dashboard_row_reasons() -> None:
     assert reasons(Brand(id=7, name="Nokia", source_url="u", scraped_at=NOW)) == []
     assert reasons(Brand(id=0, name="", source_url="u", scraped_at=NOW)) == [
-        "id_out_of_range", "name_empty"
+        "id_out_of_range",
+        "name_empty",
     ]
-    row = DashboardRow(key="sales:1", report="sales", day=date(2026, 11, 23), values={"$x": 1},
-                       source_url="u", scraped_at=NOW)
+    row = DashboardRow(
+        key="sales:1",
+        report="sales",
+        day=date(2026, 11, 23),
+        values={"$x": 1},
+        source_url="u",
+        scraped_at=NOW,
+    )
     assert reasons(row) == []
     row.report = ""
     assert reasons(row) == ["report_empty"]
@@ -130,8 +144,9 @@ def test_a_naive_datetime_is_malformed() -> None:
 # -- the pipeline -----------------------------------------------------------
 
 
-def test_valid_items_pass_and_are_counted(pipeline: ValidatePipeline, crawler: Any,
-                                          tmp_path: Path) -> None:
+def test_valid_items_pass_and_are_counted(
+    pipeline: ValidatePipeline, crawler: Any, tmp_path: Path
+) -> None:
     item = product()
     assert pipeline.process_item(item) is item
     assert pipeline.process_item(comment(5)) is not None
@@ -143,8 +158,9 @@ def test_valid_items_pass_and_are_counted(pipeline: ValidatePipeline, crawler: A
     assert list(tmp_path.rglob("rejects.jsonl")) == []  # created at the first reject only
 
 
-def test_invalid_items_go_to_the_rejects_file(pipeline: ValidatePipeline, crawler: Any,
-                                              tmp_path: Path) -> None:
+def test_invalid_items_go_to_the_rejects_file(
+    pipeline: ValidatePipeline, crawler: Any, tmp_path: Path
+) -> None:
     with pytest.raises(DropItem) as dropped:
         pipeline.process_item(product(price=None, name=""))
     path = tmp_path / "sample" / "run-1" / "rejects.jsonl"
@@ -163,12 +179,30 @@ def test_invalid_items_go_to_the_rejects_file(pipeline: ValidatePipeline, crawle
     assert all(datetime.fromisoformat(t).tzinfo is not None for t in times)
     review_id = comment(6).id
     assert lines == [
-        {"kind": "product", "id": 37779493, "reasons": ["name_empty", "price_missing"],
-         "values": {"name": ""}, "url": URL, "spider": "sample"},
-        {"kind": "comment", "id": review_id, "reasons": ["rating_out_of_range"],
-         "values": {"rating": 6}, "url": "u", "spider": "sample"},
-        {"kind": "product", "id": 37779493, "reasons": ["price_negative"],
-         "values": {"price": -5}, "url": URL, "spider": "sample"},
+        {
+            "kind": "product",
+            "id": 37779493,
+            "reasons": ["name_empty", "price_missing"],
+            "values": {"name": ""},
+            "url": URL,
+            "spider": "sample",
+        },
+        {
+            "kind": "comment",
+            "id": review_id,
+            "reasons": ["rating_out_of_range"],
+            "values": {"rating": 6},
+            "url": "u",
+            "spider": "sample",
+        },
+        {
+            "kind": "product",
+            "id": 37779493,
+            "reasons": ["price_negative"],
+            "values": {"price": -5},
+            "url": URL,
+            "spider": "sample",
+        },
     ]
     assert {k: v for k, v in crawler.stats.get_stats().items() if k.startswith("items/")} == {
         "items/rejected/product": 2,

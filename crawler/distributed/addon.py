@@ -73,6 +73,12 @@ class DistributedAddon:
         settings.set_in_component_priority_dict(
             "SPIDER_MIDDLEWARES", DistributedStartMiddleware, START_PRIORITY
         )
-        _set_default(settings, "DOWNLOAD_HANDLERS", {
-            **settings.getdict("DOWNLOAD_HANDLERS"), "http": HANDLER, "https": HANDLER,
-        })
+        _set_default(
+            settings,
+            "DOWNLOAD_HANDLERS",
+            {
+                **settings.getdict("DOWNLOAD_HANDLERS"),
+                "http": HANDLER,
+                "https": HANDLER,
+            },
+        )

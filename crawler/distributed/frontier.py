@@ -137,8 +137,11 @@ class Frontier:
     def leave(self) -> int:
         """Queue again what this worker still holds and forget it; return how
         many requests went back."""
-        return int(self._requeue(keys=[self.keys.workers, self.keys.queue],
-                                 args=[self.keys.prefix, self.worker]))
+        return int(
+            self._requeue(
+                keys=[self.keys.workers, self.keys.queue], args=[self.keys.prefix, self.worker]
+            )
+        )
 
     def push(self, requests: list[tuple[bytes, float, str | None]]) -> list[bool]:
         """Queue requests ``(data, score, fingerprint)`` (one round trip), each
@@ -159,8 +162,9 @@ class Frontier:
 
     def requeue_dead(self) -> int:
         """Queue again the requests of workers whose heartbeat expired."""
-        return int(self._requeue(keys=[self.keys.workers, self.keys.queue],
-                                 args=[self.keys.prefix]))
+        return int(
+            self._requeue(keys=[self.keys.workers, self.keys.queue], args=[self.keys.prefix])
+        )
 
     def status(self) -> CrawlStatus:
         queued, others, seed = self._status(

@@ -76,7 +76,9 @@ end
 
 # KEYS: rate hash. ARGV: configured limit, recovery.
 # -> {seconds to wait for the reserved send time, or -1: no limit, the send time}
-_RESERVE = _COMMON + """
+_RESERVE = (
+    _COMMON
+    + """
 redis.call('HSETNX', KEYS[1], 'started', string.format('%.6f', now))
 local current = current_limit(tonumber(ARGV[1]), tonumber(ARGV[2]))
 if current <= 0 then
@@ -87,13 +89,16 @@ local at = math.max(tonumber(redis.call('HGET', KEYS[1], 'next') or '0'), now)
 redis.call('HSET', KEYS[1], 'next', string.format('%.6f', at + 1 / current))
 return {string.format('%.6f', at - now), string.format('%.6f', at)}
 """
+)
 
 # KEYS: rate hash. ARGV: configured limit, recovery.
 # -> {0 and the send time: go; or seconds to wait before asking again}
 # A request whose worker stalled past its reserved time would go out together
 # with later ones: the sends of the last second are counted at the moment of
 # sending, and a full second waits.
-_CONFIRM = _COMMON + """
+_CONFIRM = (
+    _COMMON
+    + """
 local current = current_limit(tonumber(ARGV[1]), tonumber(ARGV[2]))
 local sends = KEYS[1] .. ':sends'
 redis.call('ZREMRANGEBYSCORE', sends, '-inf', string.format('%.6f', now - 1))
@@ -107,10 +112,13 @@ redis.call('EXPIRE', sends, 10)
 count('sent', math.floor(now))
 return {'0', string.format('%.6f', now)}
 """
+)
 
 # KEYS: rate hash. ARGV: send time, configured limit, recovery, backoff, window,
 # lowest limit. -> the new limit, or '' when this 429 changes nothing
-_ON_429 = _COMMON + """
+_ON_429 = (
+    _COMMON
+    + """
 count('refused', math.floor(now))
 local sent_at = tonumber(ARGV[1])
 if sent_at < tonumber(redis.call('HGET', KEYS[1], 'decreased_at') or '0') then
@@ -130,6 +138,7 @@ redis.call('HSET', KEYS[1], 'rate', string.format('%.6f', rate),
            'decreased_at', string.format('%.6f', now))
 return string.format('%.6f', rate)
 """
+)
 
 
 class RateLimitedDownloadHandler(HTTP11DownloadHandler):
@@ -187,14 +196,22 @@ class RateLimitedDownloadHandler(HTTP11DownloadHandler):
     async def _refused(self, sent_at: str) -> None:
         limit = await self._on_429(
             keys=[self._key()],
-            args=[sent_at, self.config.rate_limit, self.config.recovery, self.config.backoff,
-                  self.config.window, self.min_rate],
+            args=[
+                sent_at,
+                self.config.rate_limit,
+                self.config.recovery,
+                self.config.backoff,
+                self.config.window,
+                self.min_rate,
+            ],
         )
         if limit:
             self.stats.inc_value("distributed/rate/429_decreases")
             self.stats.set_value("distributed/rate/limit", round(float(limit), 2))
-            logger.info("The site answered 429: %.1f requests/s from now on, all workers "
-                        "together.", float(limit))
+            logger.info(
+                "The site answered 429: %.1f requests/s from now on, all workers together.",
+                float(limit),
+            )
 
     async def close(self) -> None:
         await super().close()

@@ -106,8 +106,9 @@ class DistributedScheduler(Scheduler):
             ) from exc
         self.keys = config.keys(spider.name)
         self.frontier = Frontier(server, self.keys, config.worker_id, config.heartbeat)
-        dupefilter = RFPDupeFilter(server, key=self.keys.dupefilter,
-                                   debug=crawler.settings.getbool("DUPEFILTER_DEBUG"))
+        dupefilter = RFPDupeFilter(
+            server, key=self.keys.dupefilter, debug=crawler.settings.getbool("DUPEFILTER_DEBUG")
+        )
         super().__init__(
             server=server,
             persist=True,
@@ -156,7 +157,9 @@ class DistributedScheduler(Scheduler):
         )
         logger.info(
             "Worker %s of crawl %s on Redis %s: %d requests queued.",
-            self.config.worker_id, self.keys.prefix, redacted(self.config.redis_url),
+            self.config.worker_id,
+            self.keys.prefix,
+            redacted(self.config.redis_url),
             self.frontier.queued(),
         )
         self.tasks = [
@@ -175,8 +178,11 @@ class DistributedScheduler(Scheduler):
         returned = self.frontier.leave()
         if returned:
             self.stats.inc_value("distributed/returned", returned)
-            logger.info("Worker %s put %d unfinished requests back into the queue.",
-                        self.config.worker_id, returned)
+            logger.info(
+                "Worker %s put %d unfinished requests back into the queue.",
+                self.config.worker_id,
+                returned,
+            )
         self.server.close()
 
     async def _every(self, interval: float, step: Any) -> None:
@@ -240,8 +246,10 @@ class DistributedScheduler(Scheduler):
             # taken for gone (a stall longer than the heartbeat): what it holds
             # is done again by others; duplicates, nothing lost
             self.stats.inc_value("distributed/heartbeat_lost")
-            logger.warning("Worker %s missed its heartbeat; its requests were queued again.",
-                           self.config.worker_id)
+            logger.warning(
+                "Worker %s missed its heartbeat; its requests were queued again.",
+                self.config.worker_id,
+            )
         requeued = self.frontier.requeue_dead()
         if requeued:
             self.stats.inc_value("distributed/requeued", requeued)

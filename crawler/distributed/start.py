@@ -68,13 +68,14 @@ class DistributedStartMiddleware:
                     break
                 holder = (await server.get(keys.seed) or b"").decode()
                 if holder == DONE:
-                    logger.info("Crawl %s is seeded: taking requests from the queue.",
-                                keys.prefix)
+                    logger.info("Crawl %s is seeded: taking requests from the queue.", keys.prefix)
                     return
-                if holder and await take_over(keys=[keys.seed, keys.alive(holder)],
-                                              args=[holder, me]):
-                    logger.warning("Worker %s seeding crawl %s is gone: seeding again.",
-                                   holder, keys.prefix)
+                if holder and await take_over(
+                    keys=[keys.seed, keys.alive(holder)], args=[holder, me]
+                ):
+                    logger.warning(
+                        "Worker %s seeding crawl %s is gone: seeding again.", holder, keys.prefix
+                    )
                     break
                 await asyncio.sleep(self.config.poll_interval)
             logger.info("Worker %s seeds crawl %s.", me, keys.prefix)

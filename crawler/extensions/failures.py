@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 class FailuresLog:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.file = RunFile(crawler, "FAILURES_FILE", "failures.jsonl",
-                            "Failed records are listed in %s")
+        self.file = RunFile(
+            crawler, "FAILURES_FILE", "failures.jsonl", "Failed records are listed in %s"
+        )
         crawler.signals.connect(self.record_failed, signal=signals.record_failed)
         crawler.signals.connect(self.spider_closed, signal=scrapy_signals.spider_closed)
 

@@ -178,9 +178,7 @@ def feed_files(template: str, uri_params: dict[str, Any]) -> tuple[list[Path], r
     path = path.removeprefix("file://")
     if "://" in path:  # remote storage: not resumable here
         return [], re.compile(r"(?!)")
-    pattern = re.compile(
-        re.escape(path).replace(_BATCH, r"(\d+)").replace(_ANY, ".*") + r"\Z"
-    )
+    pattern = re.compile(re.escape(path).replace(_BATCH, r"(\d+)").replace(_ANY, ".*") + r"\Z")
     found = glob.glob(glob.escape(path).replace(_BATCH, "*").replace(_ANY, "*"))
     return sorted(Path(p) for p in found if pattern.match(p)), pattern
 
@@ -285,9 +283,12 @@ class ResumeJournal:
             if files and (options.get("overwrite") or options["format"] not in _LINES_FORMATS):
                 # "-O" truncates the file when the run opens it, and a JSON array
                 # or a CSV file cannot be continued after a kill
-                logger.warning("Resume: the feed %s is not resumable (only JSON Lines feeds "
-                               "that are appended to are); it holds the items of this run "
-                               "only.", template)
+                logger.warning(
+                    "Resume: the feed %s is not resumable (only JSON Lines feeds "
+                    "that are appended to are); it holds the items of this run "
+                    "only.",
+                    template,
+                )
                 continue
             classes = [load_object(c) for c in options.get("item_classes") or ()]
             key_field = getattr(classes[0], "key_field", None) if len(classes) == 1 else None
@@ -299,8 +300,9 @@ class ResumeJournal:
                 if match and match.groups():  # a template with %(batch_id)d
                     batches.append(int(match.group(1)))
                 if key_field:
-                    keys.update(orjson.loads(line).get(key_field)
-                                for line in path.read_bytes().splitlines())
+                    keys.update(
+                        orjson.loads(line).get(key_field) for line in path.read_bytes().splitlines()
+                    )
             if key_field:
                 self.feed_keys[str(template)] = (key_field, keys)
         spider.feed_batch_offset = max(batches)  # type: ignore[attr-defined]
@@ -315,8 +317,12 @@ class ResumeJournal:
 
     def spider_opened(self, spider: Spider) -> None:
         if self.mismatch:
-            logger.error("JOBDIR %s holds a job of the %s spider, not of %s.",
-                         self.jobdir, self.mismatch, spider.name)
+            logger.error(
+                "JOBDIR %s holds a job of the %s spider, not of %s.",
+                self.jobdir,
+                self.mismatch,
+                spider.name,
+            )
             raise CloseSpider("jobdir_mismatch")
         engine = self.crawler.engine
         self.await_stored = any(
@@ -336,9 +342,13 @@ class ResumeJournal:
             engine.crawl(request)
         if self.past.pending or self.past.done:
             self.stats.set_value("resume/requeued", len(self.past.pending))
-            logger.info("Resuming job %s: %d requests done, %d scheduled again, %d failures "
-                        "kept.", self.jobdir, len(self.past.done), len(self.past.pending),
-                        len(self.carried))
+            logger.info(
+                "Resuming job %s: %d requests done, %d scheduled again, %d failures kept.",
+                self.jobdir,
+                len(self.past.done),
+                len(self.past.pending),
+                len(self.carried),
+            )
         self.task = asyncio.ensure_future(self._checkpoints())
 
     def _wrap_feed_filters(self) -> None:
@@ -349,8 +359,12 @@ class ResumeJournal:
             if template not in exporter.filters or not keys:
                 continue
             stat = f"resume/feed_skipped/{Path(template).stem.split('-')[0]}"
-            wrapped = KnownKeysFilter(exporter.filters[template], key_field, keys,
-                                      lambda stat=stat: self.stats.inc_value(stat))
+            wrapped = KnownKeysFilter(
+                exporter.filters[template],
+                key_field,
+                keys,
+                lambda stat=stat: self.stats.inc_value(stat),
+            )
             exporter.filters[template] = wrapped
             for slot in exporter.slots:
                 if slot.uri_template == template:
@@ -421,9 +435,14 @@ class ResumeJournal:
         if done:
             os.write(self.fd, frame(("D", done)))
             self.stats.inc_value("resume/done", len(done))
-        logger.debug("Resume checkpoint: %d requests done, %d settled, %d checkpoints wait for "
-                     "MongoDB (%s items stored).", len(done), len(settled), len(self.waiting),
-                     stored)
+        logger.debug(
+            "Resume checkpoint: %d requests done, %d settled, %d checkpoints wait for "
+            "MongoDB (%s items stored).",
+            len(done),
+            len(settled),
+            len(self.waiting),
+            stored,
+        )
         return len(done)
 
     async def spider_closed(self, reason: str) -> None:

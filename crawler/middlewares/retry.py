@@ -88,13 +88,20 @@ logger = logging.getLogger(__name__)
 
 #: exception classes and the reason a failure record or a stat names them by
 _REASONS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
-    ((DownloadTimeoutError, tx_error.TimeoutError, tx_error.TCPTimedOutError,
-      defer.TimeoutError, TimeoutError), "timeout"),
+    (
+        (
+            DownloadTimeoutError,
+            tx_error.TimeoutError,
+            tx_error.TCPTimedOutError,
+            defer.TimeoutError,
+            TimeoutError,
+        ),
+        "timeout",
+    ),
     ((DownloadConnectionRefusedError, tx_error.ConnectionRefusedError), "connection_refused"),
     ((CannotResolveHostError, tx_error.DNSLookupError), "dns_error"),
     ((ResponseDataLossError,), "data_loss"),
-    ((DownloadFailedError, tx_error.ConnectionClosed, tx_error.ConnectError),
-     "connection_lost"),
+    ((DownloadFailedError, tx_error.ConnectionClosed, tx_error.ConnectError), "connection_lost"),
 )
 
 
@@ -179,8 +186,9 @@ class RetryConfig:
                 f"RETRY_BACKOFF_JITTER must be within 0 and 1, got {config.backoff_jitter}."
             )
         if config.backoff_base < 0 or config.backoff_max < 0 or config.retry_after_max < 0:
-            raise ValueError("RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX and RETRY_AFTER_MAX "
-                             "must not be negative.")
+            raise ValueError(
+                "RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX and RETRY_AFTER_MAX must not be negative."
+            )
         return config
 
     def backoff(
@@ -267,9 +275,7 @@ class BackoffRetryMiddleware:
     def wait_before(self, attempt: int, meta: dict[str, Any], response: Response | None) -> float:
         """Seconds before retry number ``attempt``: Retry-After, else backoff."""
         if response is not None:
-            after = retry_after_seconds(
-                response.headers.get(b"Retry-After"), datetime.now(UTC)
-            )
+            after = retry_after_seconds(response.headers.get(b"Retry-After"), datetime.now(UTC))
             if after is not None:
                 self.crawler.stats.inc_value("retry/retry_after_count")  # type: ignore[union-attr]
                 return min(after, self.config.retry_after_max)
@@ -311,7 +317,8 @@ class BackoffRetryMiddleware:
             return
         logger.info(
             "%d retries were waiting when the spider closed (a JOBDIR job schedules "
-            "them again when it resumes).", len(self.held),
+            "them again when it resumes).",
+            len(self.held),
         )
         self.crawler.stats.set_value("retry/held_at_close", len(self.held))  # type: ignore[union-attr]
         for timer in self.held.values():

@@ -148,8 +148,9 @@ class MongoUpsertPipeline:
             raise CloseSpider("mongo_unavailable") from exc
         for sentence in refused:
             logger.warning("MongoDB at %s refused %s; going on without it.", config.where, sentence)
-        logger.info("Upserting items into MongoDB at %s in batches of %d.", config.where,
-                    config.batch_size)
+        logger.info(
+            "Upserting items into MongoDB at %s in batches of %d.", config.where, config.batch_size
+        )
         self._timer = asyncio.ensure_future(self._flush_when_due())
 
     async def close_spider(self) -> None:
@@ -251,7 +252,12 @@ class MongoUpsertPipeline:
                 self.stats.inc_value("mongo/retries")
                 logger.warning(
                     "MongoDB at %s: could not %s (%s); retry %d of %d in %.1f s.",
-                    self.config.where, what, error, attempt, self.config.retry_times, delay,
+                    self.config.where,
+                    what,
+                    error,
+                    attempt,
+                    self.config.retry_times,
+                    delay,
                 )
                 await asyncio.sleep(delay)
 
@@ -271,7 +277,11 @@ class MongoUpsertPipeline:
             self.stats.inc_value(f"mongo/write_errors/{code}")
             logger.warning(
                 "MongoDB refused %s %s in %s (code %s): %s",
-                entry.kind, entry.id, collection, code, message,
+                entry.kind,
+                entry.id,
+                collection,
+                code,
+                message,
             )
             self._record_failed(entry, f"mongo_write_error_{code}", message)
 
@@ -280,7 +290,11 @@ class MongoUpsertPipeline:
         logger.error(
             "MongoDB at %s: gave up %d %s documents (%s: %s); they are listed in the "
             "failures file.",
-            self.config.where, len(entries), entries[0].collection, reason, message,
+            self.config.where,
+            len(entries),
+            entries[0].collection,
+            reason,
+            message,
         )
         for entry in entries:
             self._record_failed(entry, reason, message)

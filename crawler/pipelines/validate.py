@@ -266,8 +266,9 @@ CHECKERS: dict[type, SchemaChecker] = {cls: SchemaChecker(s) for cls, s in SCHEM
 class ValidatePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.rejects = RunFile(crawler, "REJECTS_FILE", "rejects.jsonl",
-                               "Invalid items are listed in %s")
+        self.rejects = RunFile(
+            crawler, "REJECTS_FILE", "rejects.jsonl", "Invalid items are listed in %s"
+        )
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -44,7 +44,7 @@ class MarketplaceSpider(scrapy.Spider):
         self.run_id: str = (
             kwargs.get("run_id")
             or kwargs.get("_job")
-            or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
+            or datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
         )
         self.guest_token = str(uuid.uuid4())
 

@@ -9,7 +9,7 @@ them all; the items are yielded once every category has answered (or failed).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crawler.args import parse_id_list
@@ -69,7 +69,7 @@ class BrandsSpider(MarketplaceSpider):
     def parse_category(self, response: Response, category_id: int) -> Iterator[Brand]:
         payload = self.payload(response)
         if payload is not None:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for brand in extract_brands(payload, category_id, response.url, now):
                 known = self.brands.get(brand.id)
                 if known is None:

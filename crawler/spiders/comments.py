@@ -21,7 +21,7 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import PyMongoError
@@ -112,8 +112,9 @@ class CommentsSpider(MarketplaceSpider):
         if not ids:
             logger.error("No products to read reviews of: MongoDB at %s has none.", config.where)
             raise CloseSpider("no_products")
-        logger.info("Reading the reviews of %d products from MongoDB at %s.", len(ids),
-                    config.where)
+        logger.info(
+            "Reading the reviews of %d products from MongoDB at %s.", len(ids), config.where
+        )
         return ids
 
     def reviews_request(self, product_id: int, page: int, again: bool = False) -> scrapy.Request:
@@ -137,9 +138,7 @@ class CommentsSpider(MarketplaceSpider):
         payload = self.payload(response)
         if payload is not None:
             try:
-                comments = extract_comments(
-                    payload, product_id, response.url, datetime.now(timezone.utc)
-                )
+                comments = extract_comments(payload, product_id, response.url, datetime.now(UTC))
             except ExtractionError as exc:
                 self.record_failure(response.request, exc.reason, str(exc))
                 comments = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import CloseSpider
@@ -67,7 +67,11 @@ class ProductsSpider(MarketplaceSpider):
                 raise SpiderArgumentError(
                     "ids_file replaces the listings: pass it without brands or categories."
                 )
-            return {"ids": read_ids_file(kwargs["ids_file"], kind="product"), "categories": [], "brands": []}
+            return {
+                "ids": read_ids_file(kwargs["ids_file"], kind="product"),
+                "categories": [],
+                "brands": [],
+            }
         if not categories:
             raise SpiderArgumentError(
                 "No categories to crawl: set CATEGORIES or pass -a categories=ID,ID."
@@ -107,7 +111,7 @@ class ProductsSpider(MarketplaceSpider):
         wanted_set = set(wanted)
         return [
             (category_id, brand)
-            for category_id, brands in zip(self.category_ids, results)
+            for category_id, brands in zip(self.category_ids, results, strict=True)
             for brand in brands
             if brand in wanted_set
         ]
@@ -121,13 +125,16 @@ class ProductsSpider(MarketplaceSpider):
             return []
         if response.status != 200:
             # the response's request is the last retry: its retry_times count
-            self.record_failure(response.request or request, f"http_{response.status}",
-                                f"the API answered {response.status} (category page)")
+            self.record_failure(
+                response.request or request,
+                f"http_{response.status}",
+                f"the API answered {response.status} (category page)",
+            )
             return []
         payload = self.payload(response)
         if payload is None:
             return []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return [b.id for b in extract_brands(payload, category_id, response.url, now)]
 
     # -- listings -----------------------------------------------------------
@@ -197,6 +204,6 @@ class ProductsSpider(MarketplaceSpider):
         if payload is None:
             return
         try:
-            yield extract_product(payload, response.url, datetime.now(timezone.utc))
+            yield extract_product(payload, response.url, datetime.now(UTC))
         except ExtractionError as exc:
             self.record_failure(response.request, exc.reason, str(exc))
