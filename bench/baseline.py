@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crawler.args import read_ids_file
 from crawler.exceptions import ExtractionError
-from crawler.extract import (
+from crawler.extract.api import (
     extract_brands,
     extract_listing_ids,
     extract_paging,

@@ -47,7 +47,7 @@ from mongo_server import MongoServer  # noqa: E402
 from scrapy.utils.misc import build_from_crawler  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
-from crawler.extract import extract_product  # noqa: E402
+from crawler.extract.api import extract_product  # noqa: E402
 from crawler.items import Product  # noqa: E402
 from crawler.mongo_docs import MongoConfig, upsert  # noqa: E402
 from crawler.pipelines.clean import CleanPipeline  # noqa: E402

@@ -9,12 +9,21 @@ from __future__ import annotations
 import csv
 import glob
 import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from crawler.exceptions import SpiderArgumentError
+from crawler.extract.dashboard import REPORTS
+
+#: the dashboard's credentials: environment variables only, never arguments
+USERNAME_ENV = "DASHBOARD_USERNAME"
+PASSWORD_ENV = "DASHBOARD_PASSWORD"
 
 
 def parse_id_list(value: Any, name: str) -> list[int]:
@@ -127,3 +136,135 @@ def _read_one(path: Path, kind: str | None) -> list[int]:
     if not ids:
         raise SpiderArgumentError(f"ids_file {path}: holds no ids.")
     return ids
+
+
+# -- the dashboard spider's arguments -----------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Chunk:
+    """One date range of one report: what the spider filters, reads and records."""
+
+    report: str
+    start: date
+    end: date
+
+    @property
+    def label(self) -> str:
+        """``orders:2026-08-01..2026-08-03``: the failures file's ``id``."""
+        return f"{self.report}:{self.start.isoformat()}..{self.end.isoformat()}"
+
+    @classmethod
+    def from_label(cls, text: str) -> Chunk:
+        match = re.fullmatch(r"([a-z_]+):(\d{4}-\d\d-\d\d)\.\.(\d{4}-\d\d-\d\d)", text.strip())
+        if match is None:
+            raise ValueError(f"{text!r} is not a chunk (report:YYYY-MM-DD..YYYY-MM-DD)")
+        start, end = date.fromisoformat(match[2]), date.fromisoformat(match[3])
+        if end < start:
+            raise ValueError(f"{text!r} ends before it starts")
+        return cls(match[1], start, end)
+
+
+def date_chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
+    """``start..end`` (both included) cut into ranges of ``days`` days; the last
+    one may be shorter."""
+    chunks = []
+    first = start
+    while first <= end:
+        last = min(first + timedelta(days=days - 1), end)
+        chunks.append((first, last))
+        first = last + timedelta(days=1)
+    return chunks
+
+
+def _date_arg(value: Any, name: str) -> date:
+    if value is None or str(value).strip() == "":
+        raise SpiderArgumentError(f"{name}: missing; pass -a {name}=YYYY-MM-DD.")
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise SpiderArgumentError(f"{name}: {value!r} is not a YYYY-MM-DD date.") from None
+
+
+def _report_arg(value: Any) -> str:
+    report = str(value or "").strip()
+    if report not in REPORTS:
+        raise SpiderArgumentError(
+            f"report: {report!r} is not a dashboard report (known: {', '.join(REPORTS)})."
+            if report
+            else f"report: missing; pass -a report=NAME (known: {', '.join(REPORTS)})."
+        )
+    return report
+
+
+def read_chunks_file(value: Any) -> list[Chunk]:
+    """The chunks of a failures file's ``dashboard_chunk`` records (other kinds
+    are skipped), in file order, without duplicates."""
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise SpiderArgumentError(f"chunks_file {path}: no such file.")
+    chunks: list[Chunk] = []
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise SpiderArgumentError(f"chunks_file {path}: cannot be read ({exc.strerror}).") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise SpiderArgumentError(f"chunks_file {path}: line {n} is not valid JSON.") from None
+        if not isinstance(record, dict) or record.get("kind") != "dashboard_chunk":
+            continue
+        try:
+            chunk = Chunk.from_label(str(record.get("id")))
+        except ValueError as exc:
+            raise SpiderArgumentError(f"chunks_file {path}: line {n}: {exc}.") from None
+        if chunk.report not in REPORTS:
+            raise SpiderArgumentError(
+                f"chunks_file {path}: line {n}: unknown report {chunk.report!r}."
+            )
+        chunks.append(chunk)
+    if not chunks:
+        raise SpiderArgumentError(f"chunks_file {path}: holds no dashboard_chunk records.")
+    return list(dict.fromkeys(chunks))
+
+
+@dataclass(frozen=True)
+class DashboardArgs:
+    """The dashboard spider's ``-a`` arguments, checked."""
+
+    chunks: tuple[Chunk, ...]
+    #: browser pages at a time
+    parallel: int = 1
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any], max_chunk_days: int = 31) -> DashboardArgs:
+        for secret in ("username", "user", "password"):
+            if secret in kwargs:
+                raise SpiderArgumentError(
+                    f"{secret}: credentials are read from the {USERNAME_ENV} and "
+                    f"{PASSWORD_ENV} environment variables only, never from arguments."
+                )
+        parallel = parse_positive_int(kwargs.get("parallel"), "parallel", 1)
+        if kwargs.get("chunks_file"):
+            extra = [k for k in ("report", "start", "end", "chunk_days") if kwargs.get(k)]
+            if extra:
+                raise SpiderArgumentError(
+                    f"chunks_file replaces report, start, end and chunk_days: "
+                    f"pass it without {', '.join(extra)}."
+                )
+            return cls(tuple(read_chunks_file(kwargs["chunks_file"])), parallel)
+        report = _report_arg(kwargs.get("report"))
+        start, end = _date_arg(kwargs.get("start"), "start"), _date_arg(kwargs.get("end"), "end")
+        if end < start:
+            raise SpiderArgumentError(f"end: {end} is before start {start}.")
+        days = parse_positive_int(kwargs.get("chunk_days"), "chunk_days", 7)
+        if days > max_chunk_days:
+            raise SpiderArgumentError(
+                f"chunk_days: {days} is more than the dashboard's longest range "
+                f"({max_chunk_days} days)."
+            )
+        chunks = tuple(Chunk(report, a, b) for a, b in date_chunks(start, end, days))
+        return cls(chunks, parallel)

@@ -19,7 +19,7 @@ class SpiderArgumentError(CrawlerError):
 
 
 class ExtractionError(CrawlerError):
-    """Raised by :mod:`crawler.extract` when a response body is not the shape
+    """Raised by :mod:`crawler.extract.api` when a response body is not the shape
     the API documents (not JSON, not an object, no id). The spider records the
     request as failed with this message as the reason."""
 
@@ -27,3 +27,42 @@ class ExtractionError(CrawlerError):
         super().__init__(message)
         #: short machine-readable reason, used in stats keys and failure records
         self.reason = reason
+
+
+class MongoUnavailable(CrawlerError):
+    """Raised by :meth:`MongoUpsertPipeline._call` when the server stayed
+    unreachable through the retry budget; the message is the last error."""
+
+
+class LoginError(CrawlerError):
+    """Raised by the dashboard spider's sign-in when the dashboard refuses the
+    credentials or the form cannot be sent; the message names neither
+    credential. The spider logs it once and closes with ``login_failed``."""
+
+
+class ChunkError(CrawlerError):
+    """Raised while the dashboard spider reads a chunk that cannot be read
+    (a table that keeps failing, a session that keeps expiring, a table that is
+    not the report's layout); the spider records the chunk as failed."""
+
+    def __init__(self, reason: str, message: str, attempts: int = 1) -> None:
+        super().__init__(message)
+        #: short machine-readable reason, used in stats keys and failure records
+        self.reason = reason
+        self.attempts = attempts
+
+
+class DistributedConfigError(CrawlerError):
+    """Raised by :meth:`DistributedConfig.from_settings` for a bad setting
+    (the message names it)."""
+
+
+class ScrapydError(CrawlerError):
+    """Raised by :class:`ScrapydApi` when Scrapyd cannot be reached, refuses
+    the credentials or answers an error, and by :class:`DailyRun` when a job it
+    follows disappears from ``listjobs.json``."""
+
+
+class DailyConfigError(CrawlerError):
+    """Raised by :meth:`DailyConfig.from_args` for a bad option or
+    environment variable; the message names it."""

@@ -104,7 +104,7 @@ class Comment:
 class DashboardRow:
     """One row of a dashboard report table (the dashboard spider's item).
 
-    Typed by :func:`crawler.dashboard.extract_rows`: ``day`` a date, numbers
+    Typed by :func:`crawler.extract.dashboard.extract_rows`: ``day`` a date, numbers
     ints (money in VND) or floats (percentages, ``2.5`` for "2,5 %"), text as
     shown; a cell that does not parse as its column's type stays text."""
 

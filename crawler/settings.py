@@ -291,7 +291,7 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
     ],
 }
 # images, fonts and media are not data: never downloaded
-PLAYWRIGHT_ABORT_REQUEST = "crawler.dashboard.should_abort_request"
+PLAYWRIGHT_ABORT_REQUEST = "crawler.browser.should_abort_request"
 # a dashboard page loads in well under a second; give up on a hung one
 # sooner than Playwright's 30 s (ms)
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 20_000

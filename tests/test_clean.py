@@ -14,7 +14,7 @@ from scrapy import Spider
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.extract import extract_comments, extract_product
+from crawler.extract.api import extract_comments, extract_product
 from crawler.html import html_to_text, sanitize_html
 from crawler.items import Brand, Comment
 from crawler.pipelines.clean import CleanPipeline

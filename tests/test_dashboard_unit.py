@@ -15,21 +15,10 @@ from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 from scrapy.utils.project import get_project_settings
 
-from crawler.dashboard import (
-    REPORTS,
-    Chunk,
-    Credentials,
-    DashboardArgs,
-    DashboardConfig,
-    Table,
-    date_chunks,
-    extract_rows,
-    parse_cell,
-    parse_table,
-    read_chunks_file,
-    should_abort_request,
-)
+from crawler.args import Chunk, DashboardArgs, date_chunks, read_chunks_file
+from crawler.browser import Credentials, DashboardConfig, should_abort_request
 from crawler.exceptions import ExtractionError, SpiderArgumentError
+from crawler.extract.dashboard import REPORTS, Table, extract_rows, parse_cell, parse_table
 from crawler.spiders.dashboard import PLAYWRIGHT_HANDLER, DashboardSpider
 from crawler.spiders.products import ProductsSpider
 from sim import dashboard as simdash

@@ -24,7 +24,8 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
 from crawler.distributed.addon import DistributedAddon
-from crawler.distributed.config import DistributedConfig, DistributedConfigError, redacted
+from crawler.distributed.config import DistributedConfig, redacted
+from crawler.exceptions import DistributedConfigError
 from sim.testing import SimProcess
 
 # -- several workers ---------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from itemadapter import ItemAdapter
 
 from crawler.exceptions import ExtractionError
-from crawler.extract import (
+from crawler.extract.api import (
     extract_brands,
     extract_comment,
     extract_comments,

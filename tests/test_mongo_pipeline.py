@@ -26,7 +26,7 @@ from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
 from crawler import signals
-from crawler.extract import extract_comments, extract_product
+from crawler.extract.api import extract_comments, extract_product
 from crawler.items import Brand, Comment, DashboardRow, Product
 from crawler.mongo_docs import (
     MongoConfig,

@@ -29,10 +29,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
+from crawler.failures import failure_reason
 from crawler.middlewares.retry import (
     BackoffRetryMiddleware,
     RetryConfig,
-    failure_reason,
     malformed_json,
     retry_after_seconds,
 )

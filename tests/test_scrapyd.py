@@ -2,7 +2,7 @@
 with deploy/scrapyd.conf) on a loopback port with basic auth, the project
 deployed with scrapyd-deploy from a copy of the working tree, jobs against the
 simulator writing into a real MongoDB wire server, the daily scheduler
-(crawler/scheduler.py) firing within seconds, and a cancelled job resumed
+(crawler/scrapyd/daily.py) firing within seconds, and a cancelled job resumed
 through its JOBDIR. Outcomes are compared with the simulator's ground truth.
 """
 
@@ -35,7 +35,8 @@ import pytest
 from helpers import ROOT, duplicates
 from pymongo import MongoClient
 
-from crawler.scheduler import ConfigError, DailyConfig, DailyRun, ScrapydApi
+from crawler.exceptions import DailyConfigError
+from crawler.scrapyd.daily import DailyConfig, DailyRun, ScrapydApi
 
 PROJECT = "crawler"
 VERSION = "e2e"
@@ -406,8 +407,8 @@ def test_egg_holds_the_crawler_package_and_production_settings(egg) -> None:
         entry_points = archive.read("EGG-INFO/entry_points.txt").decode()
     assert {name.split("/")[0] for name in names} == {"crawler", "EGG-INFO"}
     assert "crawler/spiders/products.py" in names
-    assert "crawler/scrapyd_settings.py" in names
-    assert entry_points.split() == ["[scrapy]", "settings", "=", "crawler.scrapyd_settings"]
+    assert "crawler/scrapyd/settings.py" in names
+    assert entry_points.split() == ["[scrapy]", "settings", "=", "crawler.scrapyd.settings"]
 
 
 def scheduler_config(*argv: str, **environ: str) -> DailyConfig:
@@ -465,7 +466,7 @@ def test_scheduler_options() -> None:
     ],
 )
 def test_scheduler_refuses_bad_options(argv: list[str], message: str) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(DailyConfigError) as info:
         scheduler_config(*argv)
     assert str(info.value) == message
 
@@ -561,7 +562,7 @@ def test_daily_scheduler_runs_products_then_comments(
     log_path = tmp_path / "scheduler.log"
     with log_path.open("w") as log:
         scheduler = subprocess.Popen(
-            [sys.executable, "-m", "crawler.scheduler", *argv],
+            [sys.executable, "-m", "crawler.scrapyd.daily", *argv],
             cwd=ROOT,
             env={**deploy_env(scrapyd), "PYTHONPATH": str(ROOT)},
             stdout=log,
@@ -608,7 +609,7 @@ def test_cancelled_job_resumes_with_its_jobid(scrapyd, sim_factory, mongo_db) ->
 
     # the daily chain does not start while this products job runs
     once = subprocess.run(
-        [sys.executable, "-m", "crawler.scheduler", "--once"],
+        [sys.executable, "-m", "crawler.scrapyd.daily", "--once"],
         cwd=ROOT,
         env={**deploy_env(scrapyd), "PYTHONPATH": str(ROOT)},
         capture_output=True,

@@ -12,7 +12,7 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.extract import extract_comments, extract_product
+from crawler.extract.api import extract_comments, extract_product
 from crawler.items import Brand, Comment, DashboardRow, Product
 from crawler.pipelines.validate import CHECKERS, ValidatePipeline, json_record
 from crawler.spiders.base import MarketplaceSpider

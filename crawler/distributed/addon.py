@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from crawler.distributed.config import DistributedConfig, DistributedConfigError, default_worker_id
+from crawler.distributed.config import DistributedConfig, default_worker_id
 from crawler.distributed.start import DistributedStartMiddleware
+from crawler.exceptions import DistributedConfigError
 
 if TYPE_CHECKING:
     from typing import Any

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 import redis.asyncio
 
-from crawler.exceptions import CrawlerError
+from crawler.exceptions import DistributedConfigError
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -38,11 +38,6 @@ if TYPE_CHECKING:
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: redis-py's defaults wait forever; a worker must notice a lost Redis
 _CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 30, "socket_connect_timeout": 10}
-
-
-class DistributedConfigError(CrawlerError):
-    """Raised by :meth:`DistributedConfig.from_settings` for a bad setting
-    (the message names it)."""
 
 
 def default_worker_id() -> str:

@@ -52,8 +52,9 @@ from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 
 from crawler.acks import flush_feeds, items_settled_in_mongo, requests_in_engine
-from crawler.distributed.config import DistributedConfig, DistributedConfigError, redacted
+from crawler.distributed.config import DistributedConfig, redacted
 from crawler.distributed.frontier import Frontier
+from crawler.exceptions import DistributedConfigError
 from crawler.pipelines.mongo import MongoUpsertPipeline
 
 if TYPE_CHECKING:

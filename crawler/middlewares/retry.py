@@ -27,7 +27,7 @@ skips the HTTP cache (``dont_cache``): it must reach the site.
 When the retries are spent the last response goes on (a 5xx then reaches the
 errback as ``HttpError``, a malformed body the callback) or the last exception
 reaches the errback; the spider records the failure under
-:func:`failure_reason`, with ``attempts`` = ``retry_times`` + 1.
+:func:`crawler.failures.failure_reason`, with ``attempts`` = ``retry_times`` + 1.
 
 Settings, as in Scrapy: ``RETRY_ENABLED``, ``RETRY_TIMES``, ``RETRY_HTTP_CODES``,
 ``RETRY_EXCEPTIONS``, ``RETRY_PRIORITY_ADJUST``, ``RETRY_GIVE_UP_LOG_LEVEL``.
@@ -51,7 +51,6 @@ import asyncio
 import logging
 import math
 import random
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -61,21 +60,14 @@ import orjson
 from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import (
-    CannotResolveHostError,
     DontCloseSpider,
-    DownloadCancelledError,
-    DownloadConnectionRefusedError,
-    DownloadFailedError,
-    DownloadTimeoutError,
     IgnoreRequest,
     NotConfigured,
-    ResponseDataLossError,
 )
-from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.misc import load_object
-from twisted.internet import defer
-from twisted.internet import error as tx_error
+
+from crawler.failures import failure_reason
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -85,40 +77,6 @@ if TYPE_CHECKING:
     from scrapy.utils.asyncio import CallLaterResult
 
 logger = logging.getLogger(__name__)
-
-#: exception classes and the reason a failure record or a stat names them by
-_REASONS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
-    (
-        (
-            DownloadTimeoutError,
-            tx_error.TimeoutError,
-            tx_error.TCPTimedOutError,
-            defer.TimeoutError,
-            TimeoutError,
-        ),
-        "timeout",
-    ),
-    ((DownloadConnectionRefusedError, tx_error.ConnectionRefusedError), "connection_refused"),
-    ((CannotResolveHostError, tx_error.DNSLookupError), "dns_error"),
-    ((ResponseDataLossError,), "data_loss"),
-    ((DownloadFailedError, tx_error.ConnectionClosed, tx_error.ConnectError), "connection_lost"),
-)
-
-
-def failure_reason(exc: BaseException) -> str:
-    """A short machine-readable name of a download failure: ``http_503``,
-    ``timeout``, ``body_too_large``, ``connection_lost``, ... (failure records
-    and retry stats use it)."""
-    if isinstance(exc, HttpError):
-        return f"http_{exc.response.status}"
-    if isinstance(exc, DownloadCancelledError):
-        return "body_too_large" if "max size" in str(exc) else "download_cancelled"
-    for classes, reason in _REASONS:
-        if isinstance(exc, classes):
-            return reason
-    if isinstance(exc, IgnoreRequest):
-        return "ignored"
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime) -> float | None:

@@ -49,7 +49,7 @@ from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 from scrapy.exceptions import CloseSpider, NotConfigured
 
 from crawler import signals
-from crawler.exceptions import CrawlerError
+from crawler.exceptions import MongoUnavailable
 from crawler.items import Product, item_type
 from crawler.mongo_docs import INDEXES, MongoConfig, collection_validator, is_transient, upsert
 from crawler.pipelines.validate import SCHEMAS
@@ -62,11 +62,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _VALIDATOR_OPTIONS = {"validationLevel": "moderate", "validationAction": "error"}
-
-
-class MongoUnavailable(CrawlerError):
-    """Raised by :meth:`MongoUpsertPipeline._call` when the server stayed
-    unreachable through the retry budget; the message is the last error."""
 
 
 class Pending(NamedTuple):

@@ -15,8 +15,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import signals
 from crawler.exceptions import ExtractionError, SpiderArgumentError
-from crawler.extract import parse_json
-from crawler.middlewares.retry import failure_reason
+from crawler.extract.api import parse_json
+from crawler.failures import failure_reason
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable

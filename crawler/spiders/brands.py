@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.args import parse_id_list
 from crawler.exceptions import SpiderArgumentError
-from crawler.extract import extract_brands
+from crawler.extract.api import extract_brands
 from crawler.spiders.base import LISTINGS_PATH, MarketplaceSpider
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from scrapy.exceptions import CloseSpider
 
 from crawler.args import parse_id_list, read_ids_file
 from crawler.exceptions import ExtractionError, SpiderArgumentError
-from crawler.extract import extract_comments, extract_paging
+from crawler.extract.api import extract_comments, extract_paging
 from crawler.mongo_docs import MongoConfig
 from crawler.pipelines.mongo import read_product_ids
 from crawler.spiders.base import REVIEWS_PATH, MarketplaceSpider

@@ -11,7 +11,7 @@ Arguments (``-a``):
 
 Environment: ``DASHBOARD_USERNAME``, ``DASHBOARD_PASSWORD`` (required);
 ``DASHBOARD_URL`` (default: ``MARKETPLACE_URL``). Settings: see
-:mod:`crawler.dashboard`.
+:mod:`crawler.browser`.
 
 One browser context holds the session: the spider signs in once, before the
 first chunk, and again when the dashboard says the session expired (one page
@@ -48,23 +48,10 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider
 
 from crawler import signals
-from crawler.dashboard import (
-    CONTEXT_NAME,
-    LOGIN_PATH,
-    PASSWORD_ENV,
-    REPORTS,
-    USERNAME_ENV,
-    Chunk,
-    ChunkError,
-    Credentials,
-    DashboardArgs,
-    DashboardConfig,
-    LoginError,
-    extract_rows,
-    parse_table,
-    uncoerced,
-)
-from crawler.exceptions import ExtractionError
+from crawler.args import PASSWORD_ENV, USERNAME_ENV, Chunk, DashboardArgs
+from crawler.browser import CONTEXT_NAME, LOGIN_PATH, Credentials, DashboardConfig
+from crawler.exceptions import ChunkError, ExtractionError, LoginError
+from crawler.extract.dashboard import REPORTS, extract_rows, parse_table, uncoerced
 from crawler.feeds import run_dir
 from crawler.spiders.base import MarketplaceSpider
 

@@ -20,8 +20,8 @@ from scrapy.exceptions import CloseSpider
 
 from crawler.args import parse_id_list, read_ids_file
 from crawler.exceptions import ExtractionError, SpiderArgumentError
-from crawler.extract import extract_brands, extract_listing_ids, extract_paging, extract_product
-from crawler.middlewares.retry import failure_reason
+from crawler.extract.api import extract_brands, extract_listing_ids, extract_paging, extract_product
+from crawler.failures import failure_reason
 from crawler.spiders.base import LISTINGS_PATH, PRODUCT_PATH, MarketplaceSpider
 
 if TYPE_CHECKING:

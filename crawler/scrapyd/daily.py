@@ -1,9 +1,9 @@
 """Daily runs on Scrapyd: ``products``, then ``comments``, every day at a set
 time in a set timezone (not to be confused with Scrapy's request scheduler).
 
-    python -m crawler.scheduler --at 02:00 --timezone UTC \\
+    python -m crawler.scrapyd.daily --at 02:00 --timezone UTC \\
         --setting MONGO_DATABASE=marketplace
-    python -m crawler.scheduler --once          # one run now, then exit
+    python -m crawler.scrapyd.daily --once          # one run now, then exit
 
 A small process built on APScheduler: a cron trigger fires once a day; each
 fire runs the chain, one spider after the other. A spider's job is scheduled
@@ -55,25 +55,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from crawler.exceptions import CrawlerError
+from crawler.exceptions import DailyConfigError, ScrapydError
 
-logger = logging.getLogger("crawler.scheduler")  # also when run as __main__
+logger = logging.getLogger("crawler.scrapyd.daily")  # also when run as __main__
 
 DEFAULT_URL = "http://127.0.0.1:6800/"
 #: settings that carry credentials: never sent through schedule.json
 SECRET_SETTINGS = frozenset({"MONGO_URI"})
 EXIT_SKIPPED = 3
-
-
-class ScrapydError(CrawlerError):
-    """Raised by :class:`ScrapydApi` when Scrapyd cannot be reached, refuses
-    the credentials or answers an error, and by :class:`DailyRun` when a job it
-    follows disappears from ``listjobs.json``."""
-
-
-class ConfigError(CrawlerError):
-    """Raised by :meth:`DailyConfig.from_args` for a bad option or
-    environment variable; the message names it."""
 
 
 # -- configuration ----------------------------------------------------------
@@ -100,14 +89,14 @@ class DailyConfig:
         args = _parser().parse_args(argv)
         spiders = tuple(s.strip() for s in args.spiders.split(",") if s.strip())
         if not spiders:
-            raise ConfigError("--spiders: name at least one spider.")
+            raise DailyConfigError("--spiders: name at least one spider.")
         if args.poll <= 0:
-            raise ConfigError(f"--poll: must be more than 0 seconds, got {args.poll}.")
+            raise DailyConfigError(f"--poll: must be more than 0 seconds, got {args.poll}.")
         if args.grace < 1:
-            raise ConfigError(f"--grace: must be at least 1 second, got {args.grace}.")
+            raise DailyConfigError(f"--grace: must be at least 1 second, got {args.grace}.")
         url = environ.get("SCRAPYD_URL") or DEFAULT_URL
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigError(f"SCRAPYD_URL: {url!r} is not an http(s) URL.")
+            raise DailyConfigError(f"SCRAPYD_URL: {url!r} is not an http(s) URL.")
         return cls(
             url=url if url.endswith("/") else url + "/",
             username=environ.get("SCRAPYD_USERNAME", ""),
@@ -125,7 +114,7 @@ class DailyConfig:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m crawler.scheduler",
+        prog="python -m crawler.scrapyd.daily",
         description="Run products then comments on Scrapyd every day (SCRAPYD_URL, "
         "SCRAPYD_USERNAME and SCRAPYD_PASSWORD from the environment).",
     )
@@ -153,14 +142,16 @@ def parse_time(value: str) -> time:
             raise ValueError(value)
         return time(*parts)
     except ValueError:
-        raise ConfigError(f"--at: {value!r} is not a time of day (HH:MM or HH:MM:SS).") from None
+        raise DailyConfigError(
+            f"--at: {value!r} is not a time of day (HH:MM or HH:MM:SS)."
+        ) from None
 
 
 def parse_timezone(value: str) -> ZoneInfo:
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
+        raise DailyConfigError(
             f"--timezone: {value!r} is not an IANA time zone (e.g. UTC, Asia/Ho_Chi_Minh)."
         ) from None
 
@@ -169,9 +160,9 @@ def parse_setting(value: str) -> tuple[str, str]:
     name, sep, setting = value.partition("=")
     name = name.strip()
     if not sep or not name:
-        raise ConfigError(f"--setting: {value!r} is not NAME=VALUE.")
+        raise DailyConfigError(f"--setting: {value!r} is not NAME=VALUE.")
     if name in SECRET_SETTINGS or urllib.parse.urlsplit(setting).password:
-        raise ConfigError(
+        raise DailyConfigError(
             f"--setting {name}: settings sent to schedule.json are shown by listjobs.json "
             f"and written to Scrapyd's log; give {name} to Scrapyd's environment instead."
         )
@@ -366,7 +357,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         config = DailyConfig.from_args(
             sys.argv[1:] if argv is None else argv, os.environ if environ is None else environ
         )
-    except ConfigError as exc:
+    except DailyConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     daily = DailyRun(

@@ -1,0 +1,3 @@
+"""Extraction: a response body in, items out, as plain functions testable
+without a crawl. :mod:`.api` reads the marketplace API's JSON; :mod:`.dashboard`
+the dashboard's HTML tables."""
