@@ -49,9 +49,11 @@ from scrapy.utils.test import get_crawler  # noqa: E402
 
 from crawler.extract.api import extract_product  # noqa: E402
 from crawler.items import Product  # noqa: E402
-from crawler.mongo_docs import MongoConfig, upsert  # noqa: E402
+from crawler.mongo.collections import setup_collections  # noqa: E402
+from crawler.mongo.config import MongoConfig  # noqa: E402
+from crawler.mongo.documents import upsert  # noqa: E402
 from crawler.pipelines.clean import CleanPipeline  # noqa: E402
-from crawler.pipelines.mongo import MongoUpsertPipeline, setup_collections  # noqa: E402
+from crawler.pipelines.mongo import MongoUpsertPipeline  # noqa: E402
 from crawler.spiders.base import MarketplaceSpider  # noqa: E402
 
 BODY = ROOT / "tests" / "data" / "product_37779493.json"

@@ -24,8 +24,9 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
 from crawler.distributed.addon import DistributedAddon
-from crawler.distributed.config import DistributedConfig, redacted
+from crawler.distributed.config import DistributedConfig
 from crawler.exceptions import DistributedConfigError
+from crawler.redact import redact_url
 from sim.testing import SimProcess
 
 # -- several workers ---------------------------------------------------------------
@@ -284,6 +285,6 @@ def test_bad_settings_are_named(values: dict[str, Any], message: str) -> None:
 
 
 def test_redis_passwords_are_not_logged() -> None:
-    assert redacted("redis://user:s3cret@host:6380/1") == "redis://user:***@host:6380/1"
-    assert redacted("redis://:s3cret@host/0") == "redis://:***@host/0"
-    assert redacted("redis://host:6379/0") == "redis://host:6379/0"
+    assert redact_url("redis://user:s3cret@host:6380/1") == "redis://user:***@host:6380/1"
+    assert redact_url("redis://:s3cret@host/0") == "redis://:***@host/0"
+    assert redact_url("redis://host:6379/0") == "redis://host:6379/0"

@@ -28,18 +28,12 @@ from scrapy.utils.test import get_crawler
 from crawler import signals
 from crawler.extract.api import extract_comments, extract_product
 from crawler.items import Brand, Comment, DashboardRow, Product
-from crawler.mongo_docs import (
-    MongoConfig,
-    collection_validator,
-    is_transient,
-    original_key,
-    redact_uri,
-    safe_key,
-    safe_keys,
-    upsert,
-)
+from crawler.mongo.collections import collection_validator
+from crawler.mongo.config import MongoConfig, is_transient
+from crawler.mongo.documents import original_key, safe_key, safe_keys, upsert
 from crawler.pipelines.mongo import MongoUpsertPipeline
-from crawler.pipelines.validate import SCHEMAS
+from crawler.redact import redact_url
+from crawler.schemas import SCHEMAS
 from crawler.spiders.base import MarketplaceSpider
 from crawler.spiders.comments import CommentsSpider
 
@@ -247,7 +241,7 @@ def test_config_from_settings() -> None:
     ],
 )
 def test_the_uri_is_logged_without_secrets(uri: str, shown: str) -> None:
-    assert redact_uri(uri) == shown
+    assert redact_url(uri, path=False) == shown
 
 
 @pytest.mark.parametrize(

@@ -25,12 +25,13 @@ import os
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
 
 from crawler.exceptions import DistributedConfigError
+from crawler.redact import redact_url
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -42,21 +43,6 @@ _CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 30, "socket_connect_timeout
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}"
-    else:
-        netloc = f":***@{netloc}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +83,7 @@ class DistributedConfig:
         if urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
             raise DistributedConfigError(
                 f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got "
-                f"{redacted(self.redis_url)!r}."
+                f"{redact_url(self.redis_url)!r}."
             )
         for name, value in (
             ("DISTRIBUTED_HEARTBEAT_SECONDS", self.heartbeat),

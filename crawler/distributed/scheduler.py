@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import weakref
 from collections import deque
@@ -51,11 +50,11 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 
-from crawler.acks import flush_feeds, items_settled_in_mongo, requests_in_engine
-from crawler.distributed.config import DistributedConfig, redacted
+from crawler.distributed.config import DistributedConfig
 from crawler.distributed.frontier import Frontier
 from crawler.exceptions import DistributedConfigError
-from crawler.pipelines.mongo import MongoUpsertPipeline
+from crawler.redact import redact_url
+from crawler.settlement import Settlement
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -103,7 +102,7 @@ class DistributedScheduler(Scheduler):
             server.ping()
         except redis.RedisError as exc:
             raise DistributedConfigError(
-                f"Redis at {redacted(config.redis_url)} cannot be reached: {exc}"
+                f"Redis at {redact_url(config.redis_url)} cannot be reached: {exc}"
             ) from exc
         self.keys = config.keys(spider.name)
         self.frontier = Frontier(server, self.keys, config.worker_id, config.heartbeat)
@@ -122,18 +121,15 @@ class DistributedScheduler(Scheduler):
         self.fingerprint = crawler.request_fingerprinter.fingerprint  # type: ignore[union-attr]
         # one folder per worker: workers on one host never write the same file
         spider.run_id = f"{spider.run_id}-{config.worker_id}"  # type: ignore[attr-defined]
-        #: requests this worker took and has not acknowledged: entry -> fingerprint
-        self.inflight: dict[bytes, bytes] = {}
-        #: (items scraped when they settled, entries) waiting for their items' storage
-        self.waiting: deque[tuple[float, list[bytes]]] = deque()
         #: requests scheduled but not queued yet (retries waiting out their backoff)
         self.scheduling: weakref.WeakSet[Request] = weakref.WeakSet()
+        #: requests this worker took and has not acknowledged, by Redis entry
+        self.settlement: Settlement[bytes] = Settlement(crawler, busy=lambda: self.scheduling)
         #: requests yielded, sent to Redis together (before the next pop or ack)
         self.outbox: list[tuple[Request, str | None]] = []
         #: requests taken from Redis (in this worker's hash), not handed out yet
         self.inbox: deque[tuple[bytes, Request]] = deque()
         self.starved = False
-        self.await_stored = False
         self.tasks: list[asyncio.Task[None]] = []
         crawler.signals.connect(self.request_scheduled, signal=signals.request_scheduled)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
@@ -151,16 +147,11 @@ class DistributedScheduler(Scheduler):
         requeued = self.frontier.requeue_dead()
         if requeued:
             self.stats.inc_value("distributed/requeued", requeued)
-        engine = self.crawler.engine
-        assert engine is not None
-        self.await_stored = any(
-            isinstance(p, MongoUpsertPipeline) for p in engine.scraper.itemproc.middlewares
-        )
         logger.info(
             "Worker %s of crawl %s on Redis %s: %d requests queued.",
             self.config.worker_id,
             self.keys.prefix,
-            redacted(self.config.redis_url),
+            redact_url(self.config.redis_url),
             self.frontier.queued(),
         )
         self.tasks = [
@@ -174,8 +165,8 @@ class DistributedScheduler(Scheduler):
             task.cancel()
         # the scraper has closed: pipelines flushed (MongoDB's last batch stored)
         self.flush()
-        self._settle()
-        self._ack_stored()
+        self.settlement.settle()
+        self._ack(self.settlement.done())
         returned = self.frontier.leave()
         if returned:
             self.stats.inc_value("distributed/returned", returned)
@@ -233,7 +224,7 @@ class DistributedScheduler(Scheduler):
             return None
         self.starved = False
         entry, request = self.inbox.popleft()
-        self.inflight[entry] = self.fingerprint(request)
+        self.settlement.hold(entry, self.fingerprint(request))
         self.stats.inc_value("scheduler/dequeued/redis")
         return request
 
@@ -271,31 +262,7 @@ class DistributedScheduler(Scheduler):
 
     # -- acknowledgements ------------------------------------------------------------
 
-    def _busy(self) -> set[bytes]:
-        requests = [*requests_in_engine(self.crawler), *self.scheduling]
-        return {self.fingerprint(r) for r in requests}
-
-    def _settle(self) -> None:
-        """Move the requests that left the downloader and the scraper (and have
-        no retry waiting) to ``waiting``, and flush the feed files."""
-        if self.inflight:
-            busy = self._busy()
-            settled = [entry for entry, fp in self.inflight.items() if fp not in busy]
-            for entry in settled:
-                del self.inflight[entry]
-            if settled:
-                self.waiting.append((self.stats.get_value("item_scraped_count", 0), settled))
-        flush_feeds(self.crawler)
-
-    def _stored(self) -> float:
-        if not self.await_stored:
-            return math.inf
-        return items_settled_in_mongo(self.stats.get_stats())
-
-    def _ack_stored(self) -> int:
-        stored, done = self._stored(), []
-        while self.waiting and self.waiting[0][0] <= stored:
-            done.extend(self.waiting.popleft()[1])
+    def _ack(self, done: list[bytes]) -> int:
         self.frontier.ack(done)
         if done:
             self.stats.inc_value("distributed/acked", len(done))
@@ -304,6 +271,4 @@ class DistributedScheduler(Scheduler):
     async def checkpoint(self) -> int:
         """Acknowledge the requests done; return how many."""
         self.flush()  # what they yielded is queued before they are acknowledged
-        self._settle()
-        await asyncio.sleep(0)  # a batch file rolled over before this tick is closed now
-        return self._ack_stored()
+        return self._ack(await self.settlement.checkpoint())

@@ -13,10 +13,9 @@ length-prefixed and checksummed; a record cut by a kill is dropped):
 - ``D``: requests are done: their callbacks ran, what they yielded is
   scheduled (so in the journal), and their items are stored: every
   ``RESUME_CHECKPOINT_SECONDS`` the feed files are flushed and, with MongoDB
-  on, the requests wait until the items scraped before them are acknowledged
-  (``items/stored/*``, or listed as failed: ``failures/*/mongo_*``). A
-  request is done once it has left the downloader and the scraper
-  (``engine.downloader.active``, ``engine.scraper.slot``).
+  on, the requests wait until the items scraped before them are settled by
+  the storage (:class:`crawler.settlement.Settlement`, which listens to the
+  storage's signals).
 
 A job whose journal exists resumes:
 
@@ -46,14 +45,12 @@ from __future__ import annotations
 import asyncio
 import glob
 import logging
-import math
 import os
 import pickle
 import re
 import shutil
 import struct
 import zlib
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,9 +63,8 @@ from scrapy.utils.job import job_dir
 from scrapy.utils.misc import load_object
 from scrapy.utils.request import request_from_dict
 
-from crawler.acks import feed_exporter, flush_feeds, items_settled_in_mongo, requests_in_engine
 from crawler.feeds import run_dir
-from crawler.pipelines.mongo import MongoUpsertPipeline
+from crawler.settlement import Settlement, feed_exporter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -233,12 +229,7 @@ class ResumeJournal:
         self.generation: dict[bytes, int] = {}
         self.urls: dict[bytes, str] = {}
         #: fingerprints that left the scheduler, with their generation then
-        self.received: dict[bytes, int] = {}
-        #: (items scraped when they settled, [(fp, generation, url)])
-        self.waiting: deque[tuple[float, list[tuple[bytes, int, str]]]] = deque()
-        self.await_stored = False
-        #: carried failures that _stored() would count: stored by earlier runs
-        self.stored_base = 0
+        self.settlement: Settlement[tuple[bytes, int]] = Settlement(crawler)
         self.task: asyncio.Task[None] | None = None
         for handler, signal in (
             (self.spider_opened, signals.spider_opened),
@@ -325,15 +316,10 @@ class ResumeJournal:
             )
             raise CloseSpider("jobdir_mismatch")
         engine = self.crawler.engine
-        self.await_stored = any(
-            isinstance(p, MongoUpsertPipeline) for p in engine.scraper.itemproc.middlewares
-        )
         self._wrap_feed_filters()
         for record in self.carried:
             self.stats.inc_value("failures/count")
             self.stats.inc_value(f"failures/{record.get('kind')}/{record.get('reason')}")
-            if str(record.get("reason")).startswith("mongo_"):
-                self.stored_base += 1
         if self.carried:
             self.stats.set_value("resume/failures_carried", len(self.carried))
         for request_dict in self.past.pending.values():
@@ -391,12 +377,11 @@ class ResumeJournal:
         os.write(self.fd, record)
         self.generation[fp] = self.generation.get(fp, 0) + 1
         self.urls[fp] = request.url
-        self.received.pop(fp, None)
 
     def request_received(self, request: Request) -> None:
         fp = self.fingerprint(request)
         if fp in self.generation:
-            self.received[fp] = self.generation[fp]
+            self.settlement.hold((fp, self.generation[fp]), fp)
 
     # -- checkpoints ------------------------------------------------------------
 
@@ -408,40 +393,21 @@ class ResumeJournal:
             except Exception:  # a boundary: a missed checkpoint only means more to redo
                 logger.exception("Resume: the checkpoint failed; the next one tries again.")
 
-    def _busy(self) -> set[bytes]:
-        return {self.fingerprint(r) for r in requests_in_engine(self.crawler)}
-
-    def _stored(self) -> float:
-        if not self.await_stored:
-            return math.inf
-        return items_settled_in_mongo(self.stats.get_stats()) - self.stored_base
-
     async def checkpoint(self) -> int:
         """Journal the requests done; return how many."""
-        busy = self._busy() if self.received else set()
-        settled = []
-        for fp, generation in list(self.received.items()):
-            if fp not in busy:
-                del self.received[fp]
-                settled.append((fp, generation, self.urls[fp]))
-        flush_feeds(self.crawler)
-        if settled:
-            self.waiting.append((self.stats.get_value("item_scraped_count", 0), settled))
-        await asyncio.sleep(0)  # batch files rolled over before this tick are closed now
-        stored, done = self._stored(), []
-        while self.waiting and self.waiting[0][0] <= stored:
-            _, entries = self.waiting.popleft()
-            done.extend((fp, url) for fp, gen, url in entries if self.generation.get(fp) == gen)
+        done = [
+            (fp, self.urls[fp])
+            for fp, generation in await self.settlement.checkpoint()
+            if self.generation.get(fp) == generation  # not scheduled again since
+        ]
         if done:
             os.write(self.fd, frame(("D", done)))
             self.stats.inc_value("resume/done", len(done))
         logger.debug(
-            "Resume checkpoint: %d requests done, %d settled, %d checkpoints wait for "
-            "MongoDB (%s items stored).",
+            "Resume checkpoint: %d requests done, %d wait (%s items settled).",
             len(done),
-            len(settled),
-            len(self.waiting),
-            stored,
+            self.settlement.pending(),
+            self.settlement.settled(),
         )
         return len(done)
 

@@ -1,7 +1,7 @@
 """MongoUpsertPipeline: items upserted into MongoDB in batches, off the reactor thread.
 
 On when ``MONGO_URI`` is set. Each item becomes an upsert keyed by its natural
-id (:func:`crawler.mongo_docs.upsert`); upserts are buffered and written with
+id (:func:`crawler.mongo.documents.upsert`); upserts are buffered and written with
 one unordered ``bulk_write`` per collection when ``MONGO_BATCH_SIZE`` are
 buffered, when the oldest has waited ``MONGO_FLUSH_SECONDS``, and at close.
 ``bulk_write`` runs in a worker thread; while one batch is being written the
@@ -10,7 +10,7 @@ server slows the crawl down instead of growing memory (at most about two
 batches are held).
 
 At open the collections get their indexes and a ``$jsonSchema`` validator
-(:mod:`crawler.mongo_docs`), idempotently; what the server refuses (no rights,
+(:mod:`crawler.mongo.collections`), idempotently; what the server refuses (no rights,
 no support) is a WARNING, and the run goes on. A server that cannot be reached
 within the retry budget at open closes the spider (``mongo_unavailable``).
 
@@ -45,23 +45,22 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pymongo import MongoClient
-from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
+from pymongo.errors import BulkWriteError
 from scrapy.exceptions import CloseSpider, NotConfigured
 
 from crawler import signals
 from crawler.exceptions import MongoUnavailable
-from crawler.items import Product, item_type
-from crawler.mongo_docs import INDEXES, MongoConfig, collection_validator, is_transient, upsert
-from crawler.pipelines.validate import SCHEMAS
+from crawler.failures import record_failure
+from crawler.items import item_type
+from crawler.mongo.collections import setup_collections
+from crawler.mongo.config import MongoConfig, is_transient
+from crawler.mongo.documents import upsert
 
 if TYPE_CHECKING:
     from pymongo import UpdateOne
-    from pymongo.database import Database
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
-
-_VALIDATOR_OPTIONS = {"validationLevel": "moderate", "validationAction": "error"}
 
 
 class Pending(NamedTuple):
@@ -72,41 +71,6 @@ class Pending(NamedTuple):
     kind: str
     id: Any
     url: str | None
-
-
-def setup_collections(db: Database[Any]) -> list[str]:
-    """Create the collections' validators and indexes (blocking; idempotent).
-    Returns what the server refused, one sentence each."""
-    refused = []
-    existing = {c["name"]: c.get("options", {}) for c in db.list_collections()}
-    for cls, schema in SCHEMAS.items():
-        name = cls.collection  # type: ignore[attr-defined]
-        wanted = {"validator": collection_validator(cls, schema), **_VALIDATOR_OPTIONS}
-        try:
-            if name not in existing:
-                try:
-                    db.create_collection(name, **wanted)
-                except CollectionInvalid:  # created meanwhile by another crawl
-                    db.command("collMod", name, **wanted)
-            elif {k: existing[name].get(k) for k in wanted} != wanted:
-                db.command("collMod", name, **wanted)
-        except OperationFailure as exc:
-            refused.append(f"the $jsonSchema validator of {name} ({exc.code}: {exc})")
-        try:
-            db[name].create_indexes(INDEXES[cls])
-        except OperationFailure as exc:
-            refused.append(f"the indexes of {name} ({exc.code}: {exc})")
-    return refused
-
-
-def read_product_ids(config: MongoConfig) -> list[int]:
-    """Ids of the products collection, in order (blocking: run it in a thread)."""
-    client: MongoClient[Any] = MongoClient(config.uri, **config.client_options())
-    try:
-        cursor = client[config.database][Product.collection].find({}, {"_id": 1}).sort("_id", 1)
-        return [doc["_id"] for doc in cursor]
-    finally:
-        client.close()
 
 
 class MongoUpsertPipeline:
@@ -147,6 +111,7 @@ class MongoUpsertPipeline:
             "Upserting items into MongoDB at %s in batches of %d.", config.where, config.batch_size
         )
         self._timer = asyncio.ensure_future(self._flush_when_due())
+        self.crawler.signals.send_catch_log(signals.storage_opened, name="mongodb")
 
     async def close_spider(self) -> None:
         if self._timer is not None:
@@ -206,6 +171,13 @@ class MongoUpsertPipeline:
         self.client[self.config.database][collection].bulk_write(ops, ordered=False)
 
     async def _write_group(self, collection: str, entries: list[Pending]) -> None:
+        try:
+            await self._write_entries(collection, entries)
+        finally:
+            # stored or listed as failed: every entry of the group is settled
+            self.crawler.signals.send_catch_log(signals.items_settled, count=len(entries))
+
+    async def _write_entries(self, collection: str, entries: list[Pending]) -> None:
         ops = [entry.op for entry in entries]
         what = f"write {len(ops)} documents to {collection}"
         try:
@@ -295,12 +267,13 @@ class MongoUpsertPipeline:
             self._record_failed(entry, reason, message)
 
     def _record_failed(self, entry: Pending, reason: str, message: str) -> None:
-        self.crawler.signals.send_catch_log(
-            signals.record_failed,
+        record_failure(
+            self.crawler,
             kind=entry.kind,
             record_id=entry.id,
             url=entry.url,
             reason=reason,
             message=message,
             attempts=self.config.retry_times + 1 if reason == "mongo_unavailable" else 1,
+            log=False,  # logged per batch (_give_up) or per write error
         )

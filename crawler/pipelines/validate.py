@@ -1,7 +1,7 @@
 """ValidatePipeline: a JSON Schema per item type; invalid items go to the rejects file.
 
 An item is checked as the JSON its feed would hold (``None`` counts as absent,
-datetimes as ISO 8601 strings) against its type's schema in :data:`SCHEMAS`.
+datetimes as ISO 8601 strings) against its type's schema in :data:`crawler.schemas.SCHEMAS`.
 A valid item goes on (``items/valid/<type>``). An invalid one is written to
 the rejects file, counted (``items/rejected/<type>`` once,
 ``items/rejected/<type>/<reason>`` per reason) and dropped with
@@ -42,7 +42,8 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
 from crawler.feeds import RunFile
-from crawler.items import Brand, Comment, DashboardRow, Product, item_type
+from crawler.items import item_type
+from crawler.schemas import SCHEMAS, object_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,129 +52,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# -- the schemas ------------------------------------------------------------
-
-_ID = {"type": "integer", "minimum": 1}
-_COUNT = {"type": "integer", "minimum": 0}
-_MONEY = {"type": "integer", "minimum": 0}
-_TEXT = {"type": "string"}
-_NAME = {"type": "string", "minLength": 1, "pattern": r"\S"}
-_URL = {"type": "string", "minLength": 1}
-_TIME = {"type": "string", "format": "date-time"}
-_URLS = {"type": "array", "items": {"type": "string"}}
-_IDS = {"type": "array", "items": _ID}
-
-
-def _object(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": properties}
-
-
-BRAND_SCHEMA = _object(
-    ["id", "name", "source_url", "scraped_at"],
-    {
-        "id": _ID,
-        "name": _NAME,
-        "slug": _TEXT,
-        "category_ids": _IDS,
-        "source_url": _URL,
-        "scraped_at": _TIME,
-    },
-)
-PRODUCT_SCHEMA = _object(
-    ["id", "name", "price", "source_url", "scraped_at"],
-    {
-        "id": _ID,
-        "master_id": _ID,
-        "sku": _TEXT,
-        "name": _NAME,
-        "url_key": _TEXT,
-        "url": _TEXT,
-        "type": _TEXT,
-        "short_description": _TEXT,
-        "description_html": _TEXT,
-        "description_text": _TEXT,
-        "price": _MONEY,
-        "list_price": _MONEY,
-        "original_price": _MONEY,
-        "discount": {"type": "integer"},
-        "discount_rate": {"type": "integer", "minimum": 0, "maximum": 100},
-        "rating_average": {"type": "number", "minimum": 0, "maximum": 5},
-        "review_count": _COUNT,
-        "all_time_quantity_sold": _COUNT,
-        "quantity_sold": _COUNT,
-        "inventory_status": _TEXT,
-        "brand_id": _ID,
-        "brand_name": _TEXT,
-        "brand_slug": _TEXT,
-        "category_id": _ID,
-        "category_name": _TEXT,
-        "breadcrumbs": {
-            "type": "array",
-            "items": _object(
-                ["name", "url"],
-                {"category_id": {"type": ["integer", "null"]}, "name": _TEXT, "url": _TEXT},
-            ),
-        },
-        "seller_id": _ID,
-        "seller_name": _TEXT,
-        "seller_product_id": _TEXT,
-        "specifications": {
-            "type": "array",
-            "items": _object(
-                ["group", "code", "name", "value"],
-                {"group": _TEXT, "code": _TEXT, "name": _TEXT, "value": _TEXT},
-            ),
-        },
-        "image_urls": _URLS,
-        "thumbnail_url": _TEXT,
-        "variant_ids": _IDS,
-        "stock_qty": _COUNT,
-        "day_ago_created": _COUNT,
-        "source_url": _URL,
-        "scraped_at": _TIME,
-    },
-)
-COMMENT_SCHEMA = _object(
-    ["id", "product_id", "rating", "source_url", "scraped_at"],
-    {
-        "id": _ID,
-        "product_id": _ID,
-        "title": _TEXT,
-        "content": _TEXT,
-        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
-        "status": _TEXT,
-        "thank_count": _COUNT,
-        "comment_count": _COUNT,
-        "customer_id": _ID,
-        "author_name": _TEXT,
-        "purchased": {"type": "boolean"},
-        "seller_id": _ID,
-        "image_urls": _URLS,
-        "created_at": _TIME,
-        "source_url": _URL,
-        "scraped_at": _TIME,
-    },
-)
-DASHBOARD_ROW_SCHEMA = _object(
-    ["key", "report", "day", "source_url", "scraped_at"],
-    {
-        "key": {"type": "string", "minLength": 1},
-        "report": {"type": "string", "minLength": 1},
-        "day": {"type": "string", "format": "date"},
-        "values": {"type": "object"},
-        "source_url": _URL,
-        "scraped_at": _TIME,
-    },
-)
-
-#: item class -> JSON Schema of its JSON form (also the source of the MongoDB
-#: collection validators, see :func:`crawler.mongo_docs.collection_validator`)
-SCHEMAS: dict[type, dict[str, Any]] = {
-    Brand: BRAND_SCHEMA,
-    Product: PRODUCT_SCHEMA,
-    Comment: COMMENT_SCHEMA,
-    DashboardRow: DASHBOARD_ROW_SCHEMA,
-}
 
 # -- checking ---------------------------------------------------------------
 
@@ -235,7 +113,12 @@ class SchemaChecker:
         self._whole: Callable[[Any], Any] = fastjsonschema.compile(schema)
         required = set(schema.get("required", ()))
         self._fields = [
-            (name, fastjsonschema.compile(_object([name] if name in required else [], {name: s})))
+            (
+                name,
+                fastjsonschema.compile(
+                    object_schema([name] if name in required else [], {name: s})
+                ),
+            )
             for name, s in schema["properties"].items()
         ]
 

@@ -30,8 +30,8 @@ from scrapy.exceptions import CloseSpider
 from crawler.args import parse_id_list, read_ids_file
 from crawler.exceptions import ExtractionError, SpiderArgumentError
 from crawler.extract.api import extract_comments, extract_paging
-from crawler.mongo_docs import MongoConfig
-from crawler.pipelines.mongo import read_product_ids
+from crawler.mongo.config import MongoConfig
+from crawler.mongo.readers import read_product_ids
 from crawler.spiders.base import REVIEWS_PATH, MarketplaceSpider
 
 if TYPE_CHECKING:
