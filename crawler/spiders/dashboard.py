@@ -47,11 +47,11 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider
 
-from crawler import signals
 from crawler.args import PASSWORD_ENV, USERNAME_ENV, Chunk, DashboardArgs
 from crawler.browser import CONTEXT_NAME, LOGIN_PATH, Credentials, DashboardConfig
 from crawler.exceptions import ChunkError, ExtractionError, LoginError
 from crawler.extract.dashboard import REPORTS, extract_rows, parse_table, uncoerced
+from crawler.failures import record_failure
 from crawler.feeds import run_dir
 from crawler.spiders.base import MarketplaceSpider
 
@@ -397,9 +397,8 @@ class DashboardSpider(MarketplaceSpider):
         if page is not None and not page.is_closed():
             await self.save_debug(page, chunk)
         self.crawler.stats.inc_value("dashboard/chunks/failed")
-        logger.warning("Failed dashboard chunk %s: %s (%s)", chunk.label, reason, message)
-        self.crawler.signals.send_catch_log(
-            signals.record_failed,
+        record_failure(
+            self.crawler,
             kind="dashboard_chunk",
             record_id=chunk.label,
             url=self.config.report_url(chunk.report),
