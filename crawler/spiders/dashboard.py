@@ -38,7 +38,7 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 import scrapy
@@ -50,7 +50,7 @@ from scrapy.exceptions import CloseSpider
 from crawler.args import PASSWORD_ENV, USERNAME_ENV, Chunk, DashboardArgs
 from crawler.browser import CONTEXT_NAME, LOGIN_PATH, Credentials, DashboardConfig
 from crawler.exceptions import ChunkError, ExtractionError, LoginError
-from crawler.extract.dashboard import REPORTS, extract_rows, parse_table, uncoerced
+from crawler.extract.dashboard import REPORTS, Report, extract_rows, parse_table, uncoerced
 from crawler.failures import record_failure
 from crawler.feeds import run_dir
 from crawler.spiders.base import MarketplaceSpider
@@ -83,7 +83,8 @@ EXPIRED, TIMEOUT = object(), object()
 
 class DashboardSpider(MarketplaceSpider):
     name = "dashboard"
-    custom_settings: ClassVar[dict[str, Any]] = {
+    # an instance attribute to Scrapy's typing (so no ClassVar); never mutated
+    custom_settings: dict[str, Any] | None = {  # noqa: RUF012
         # concurrency is the number of browser pages (-a parallel), not a
         # latency-driven guess: a page stays open for a whole chunk
         "AUTOTHROTTLE_ENABLED": False,
@@ -96,6 +97,17 @@ class DashboardSpider(MarketplaceSpider):
         "PLAYWRIGHT_PROCESS_REQUEST_HEADERS": None,
         "COOKIES_ENABLED": False,
     }
+
+    # the spider's state, set in from_crawler (the arguments and settings) and
+    # in start (the session)
+    args: DashboardArgs
+    credentials: Credentials
+    config: DashboardConfig
+    #: held by the page that signs in again; the others wait, then reuse its session
+    session_lock: asyncio.Lock
+    #: bumped at every sign-in: a page that saw generation g expire signs in
+    #: again only if nobody did since
+    session_generation: int
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -113,7 +125,7 @@ class DashboardSpider(MarketplaceSpider):
         super().__init__(*args, **kwargs)
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DashboardSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         parsed = cls.parse_arguments(kwargs, crawler.settings)
         spider.args = parsed["args"]
@@ -136,8 +148,6 @@ class DashboardSpider(MarketplaceSpider):
 
     async def start(self) -> AsyncIterator[Any]:
         self.session_lock = asyncio.Lock()
-        #: bumped at every sign-in: a page that saw generation g expire signs
-        #: in again only if nobody did since
         self.session_generation = 0
         await self.open_session()
         for chunk in self.args.chunks:
@@ -378,7 +388,7 @@ class DashboardSpider(MarketplaceSpider):
             return "timeout"
         return await page.get_attribute(TABLE, "data-state") or "timeout"
 
-    def table_rows(self, report: Any, html: str, url: str) -> list[DashboardRow]:
+    def table_rows(self, report: Report, html: str, url: str) -> list[DashboardRow]:
         try:
             rows = extract_rows(report, parse_table(html), url, datetime.now(UTC))
         except ExtractionError as exc:
@@ -426,6 +436,9 @@ class DashboardSpider(MarketplaceSpider):
             await page.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException | None) -> str:
+    """The first line of an error's message (or its type's name): a log line,
+    a failure record's message. ``None``: Twisted types ``Failure.value`` as
+    optional, though an errback's failure always holds its exception."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
