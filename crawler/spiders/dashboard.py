@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
-# the dashboard pages' elements (sim/dashboard.py renders them)
+# the dashboard pages' elements (sim/dashboard/pages.py and static/report.js render them)
 USERNAME_INPUT = "form#login input[name=username]"
 PASSWORD_INPUT = "form#login input[name=password]"
 SIGN_IN = "form#login [type=submit]"
