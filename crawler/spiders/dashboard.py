@@ -10,24 +10,41 @@ Arguments (``-a``):
   records of a failures file (a retry run of the chunks that failed).
 
 Environment: ``DASHBOARD_USERNAME``, ``DASHBOARD_PASSWORD`` (required);
-``DASHBOARD_URL`` (default: ``MARKETPLACE_URL``). Settings: see
-:mod:`crawler.browser`.
+``DASHBOARD_URL`` (default: ``MARKETPLACE_URL``).
+
+Settings read (:class:`crawler.browser.DashboardConfig`): ``DASHBOARD_URL``,
+``DASHBOARD_TABLE_TIMEOUT``, ``DASHBOARD_TABLE_RETRIES``,
+``DASHBOARD_SESSION_RENEWALS``, ``DASHBOARD_MAX_CHUNK_DAYS``,
+``DASHBOARD_DEBUG_DIR``; for a report page that does not open, ``RETRY_TIMES``,
+``RETRY_HTTP_CODES`` and ``RETRY_BACKOFF_BASE``/``RETRY_BACKOFF_MAX`` (waits from
+:func:`crawler.backoff.exponential_delay`); ``USER_AGENT`` is the browser's.
+Settings set for this spider: ``DOWNLOAD_HANDLERS`` (scrapy-playwright for the
+dashboard's scheme only), ``CONCURRENT_REQUESTS``,
+``CONCURRENT_REQUESTS_PER_DOMAIN`` and ``PLAYWRIGHT_MAX_PAGES_PER_CONTEXT`` (all
+``-a parallel``), ``AUTOTHROTTLE_ENABLED``, ``ROBOTSTXT_OBEY`` and
+``COOKIES_ENABLED`` off, ``PLAYWRIGHT_PROCESS_REQUEST_HEADERS`` ``None``.
 
 One browser context holds the session: the spider signs in once, before the
 first chunk, and again when the dashboard says the session expired (one page
 signs in, the others wait and reuse it). A chunk's rows are yielded only once
 all its table pages were read, so a chunk is stored whole or not at all. A
-chunk that cannot be read (a table that keeps failing after
-``DASHBOARD_TABLE_RETRIES`` retries, a timeout, a navigation error) leaves a
-screenshot and the page's HTML in the debug folder and a ``dashboard_chunk``
-record in the failures file. Wrong credentials stop the run before any chunk:
-one ERROR line, finish reason ``login_failed``.
+chunk that cannot be read (a table page that keeps failing or not rendering
+after ``DASHBOARD_TABLE_RETRIES`` retries, a session that expires more than
+``DASHBOARD_SESSION_RENEWALS`` times, a rejected filter, fewer rows than the
+table's total, a report page that does not open, a browser error) leaves a
+screenshot and the page's HTML in the debug folder, one WARNING line and a
+``dashboard_chunk`` record in the failures file
+(:func:`crawler.failures.record_failure`). Wrong credentials stop the run before
+any chunk: one ERROR line, finish reason ``login_failed``; a sign-in page that
+does not open: finish reason ``dashboard_unreachable``.
 
 Stats: ``dashboard/logins``, ``dashboard/sessions_expired``,
 ``dashboard/chunks/done``, ``dashboard/chunks/failed``,
 ``dashboard/table_pages``, ``dashboard/table_errors/<error|timeout>``,
 ``dashboard/table_retries``, ``dashboard/rows``,
-``dashboard/cells_not_coerced/<column>``.
+``dashboard/cells_not_coerced/<column>``; a report page retried counts in
+Scrapy's ``retry/count``, ``retry/reason_count/<reason>`` and
+``retry/max_reached``.
 """
 
 from __future__ import annotations
