@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawler.args import PASSWORD_ENV, USERNAME_ENV
+from crawler.backoff import exponential_delay
 from crawler.exceptions import SpiderArgumentError
 
 LOGIN_PATH = "/dashboard/login"
@@ -82,7 +83,7 @@ class DashboardConfig:
 
     def retry_delay(self, attempt: int) -> float:
         """Seconds before the ``attempt``-th retry of a report page."""
-        return float(min(self.retry_backoff_max, self.retry_backoff_base * 2 ** (attempt - 1)))
+        return exponential_delay(attempt, self.retry_backoff_base, self.retry_backoff_max)
 
     def login_url(self) -> str:
         return self.base_url + LOGIN_PATH

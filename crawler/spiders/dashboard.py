@@ -10,24 +10,41 @@ Arguments (``-a``):
   records of a failures file (a retry run of the chunks that failed).
 
 Environment: ``DASHBOARD_USERNAME``, ``DASHBOARD_PASSWORD`` (required);
-``DASHBOARD_URL`` (default: ``MARKETPLACE_URL``). Settings: see
-:mod:`crawler.browser`.
+``DASHBOARD_URL`` (default: ``MARKETPLACE_URL``).
+
+Settings read (:class:`crawler.browser.DashboardConfig`): ``DASHBOARD_URL``,
+``DASHBOARD_TABLE_TIMEOUT``, ``DASHBOARD_TABLE_RETRIES``,
+``DASHBOARD_SESSION_RENEWALS``, ``DASHBOARD_MAX_CHUNK_DAYS``,
+``DASHBOARD_DEBUG_DIR``; for a report page that does not open, ``RETRY_TIMES``,
+``RETRY_HTTP_CODES`` and ``RETRY_BACKOFF_BASE``/``RETRY_BACKOFF_MAX`` (waits from
+:func:`crawler.backoff.exponential_delay`); ``USER_AGENT`` is the browser's.
+Settings set for this spider: ``DOWNLOAD_HANDLERS`` (scrapy-playwright for the
+dashboard's scheme only), ``CONCURRENT_REQUESTS``,
+``CONCURRENT_REQUESTS_PER_DOMAIN`` and ``PLAYWRIGHT_MAX_PAGES_PER_CONTEXT`` (all
+``-a parallel``), ``AUTOTHROTTLE_ENABLED``, ``ROBOTSTXT_OBEY`` and
+``COOKIES_ENABLED`` off, ``PLAYWRIGHT_PROCESS_REQUEST_HEADERS`` ``None``.
 
 One browser context holds the session: the spider signs in once, before the
 first chunk, and again when the dashboard says the session expired (one page
 signs in, the others wait and reuse it). A chunk's rows are yielded only once
 all its table pages were read, so a chunk is stored whole or not at all. A
-chunk that cannot be read (a table that keeps failing after
-``DASHBOARD_TABLE_RETRIES`` retries, a timeout, a navigation error) leaves a
-screenshot and the page's HTML in the debug folder and a ``dashboard_chunk``
-record in the failures file. Wrong credentials stop the run before any chunk:
-one ERROR line, finish reason ``login_failed``.
+chunk that cannot be read (a table page that keeps failing or not rendering
+after ``DASHBOARD_TABLE_RETRIES`` retries, a session that expires more than
+``DASHBOARD_SESSION_RENEWALS`` times, a rejected filter, fewer rows than the
+table's total, a report page that does not open, a browser error) leaves a
+screenshot and the page's HTML in the debug folder, one WARNING line and a
+``dashboard_chunk`` record in the failures file
+(:func:`crawler.failures.record_failure`). Wrong credentials stop the run before
+any chunk: one ERROR line, finish reason ``login_failed``; a sign-in page that
+does not open: finish reason ``dashboard_unreachable``.
 
 Stats: ``dashboard/logins``, ``dashboard/sessions_expired``,
 ``dashboard/chunks/done``, ``dashboard/chunks/failed``,
 ``dashboard/table_pages``, ``dashboard/table_errors/<error|timeout>``,
 ``dashboard/table_retries``, ``dashboard/rows``,
-``dashboard/cells_not_coerced/<column>``.
+``dashboard/cells_not_coerced/<column>``; a report page retried counts in
+Scrapy's ``retry/count``, ``retry/reason_count/<reason>`` and
+``retry/max_reached``.
 """
 
 from __future__ import annotations
@@ -38,7 +55,7 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 import scrapy
@@ -47,11 +64,11 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider
 
-from crawler import signals
 from crawler.args import PASSWORD_ENV, USERNAME_ENV, Chunk, DashboardArgs
 from crawler.browser import CONTEXT_NAME, LOGIN_PATH, Credentials, DashboardConfig
 from crawler.exceptions import ChunkError, ExtractionError, LoginError
-from crawler.extract.dashboard import REPORTS, extract_rows, parse_table, uncoerced
+from crawler.extract.dashboard import REPORTS, Report, extract_rows, parse_table, uncoerced
+from crawler.failures import record_failure
 from crawler.feeds import run_dir
 from crawler.spiders.base import MarketplaceSpider
 
@@ -69,7 +86,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
-# the dashboard pages' elements (sim/dashboard.py renders them)
+# the dashboard pages' elements (sim/dashboard/pages.py and static/report.js render them)
 USERNAME_INPUT = "form#login input[name=username]"
 PASSWORD_INPUT = "form#login input[name=password]"
 SIGN_IN = "form#login [type=submit]"
@@ -83,7 +100,8 @@ EXPIRED, TIMEOUT = object(), object()
 
 class DashboardSpider(MarketplaceSpider):
     name = "dashboard"
-    custom_settings: ClassVar[dict[str, Any]] = {
+    # an instance attribute to Scrapy's typing (so no ClassVar); never mutated
+    custom_settings: dict[str, Any] | None = {  # noqa: RUF012
         # concurrency is the number of browser pages (-a parallel), not a
         # latency-driven guess: a page stays open for a whole chunk
         "AUTOTHROTTLE_ENABLED": False,
@@ -96,6 +114,17 @@ class DashboardSpider(MarketplaceSpider):
         "PLAYWRIGHT_PROCESS_REQUEST_HEADERS": None,
         "COOKIES_ENABLED": False,
     }
+
+    # the spider's state, set in from_crawler (the arguments and settings) and
+    # in start (the session)
+    args: DashboardArgs
+    credentials: Credentials
+    config: DashboardConfig
+    #: held by the page that signs in again; the others wait, then reuse its session
+    session_lock: asyncio.Lock
+    #: bumped at every sign-in: a page that saw generation g expire signs in
+    #: again only if nobody did since
+    session_generation: int
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -113,7 +142,7 @@ class DashboardSpider(MarketplaceSpider):
         super().__init__(*args, **kwargs)
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DashboardSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         parsed = cls.parse_arguments(kwargs, crawler.settings)
         spider.args = parsed["args"]
@@ -136,8 +165,6 @@ class DashboardSpider(MarketplaceSpider):
 
     async def start(self) -> AsyncIterator[Any]:
         self.session_lock = asyncio.Lock()
-        #: bumped at every sign-in: a page that saw generation g expire signs
-        #: in again only if nobody did since
         self.session_generation = 0
         await self.open_session()
         for chunk in self.args.chunks:
@@ -378,7 +405,7 @@ class DashboardSpider(MarketplaceSpider):
             return "timeout"
         return await page.get_attribute(TABLE, "data-state") or "timeout"
 
-    def table_rows(self, report: Any, html: str, url: str) -> list[DashboardRow]:
+    def table_rows(self, report: Report, html: str, url: str) -> list[DashboardRow]:
         try:
             rows = extract_rows(report, parse_table(html), url, datetime.now(UTC))
         except ExtractionError as exc:
@@ -397,9 +424,8 @@ class DashboardSpider(MarketplaceSpider):
         if page is not None and not page.is_closed():
             await self.save_debug(page, chunk)
         self.crawler.stats.inc_value("dashboard/chunks/failed")
-        logger.warning("Failed dashboard chunk %s: %s (%s)", chunk.label, reason, message)
-        self.crawler.signals.send_catch_log(
-            signals.record_failed,
+        record_failure(
+            self.crawler,
             kind="dashboard_chunk",
             record_id=chunk.label,
             url=self.config.report_url(chunk.report),
@@ -427,6 +453,9 @@ class DashboardSpider(MarketplaceSpider):
             await page.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException | None) -> str:
+    """The first line of an error's message (or its type's name): a log line,
+    a failure record's message. ``None``: Twisted types ``Failure.value`` as
+    optional, though an errback's failure always holds its exception."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
