@@ -8,8 +8,9 @@ import orjson
 from helpers import run_crawl
 
 from crawler.commands.crawl import exit_status
-from crawler.extensions.progress import progress_line, records_done
+from crawler.extensions.progress import progress_line
 from crawler.extensions.report import build_report, problems_of
+from crawler.ledger import records_done
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

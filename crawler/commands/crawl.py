@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy.commands import crawl
 from scrapy.exceptions import UsageError
 
+from crawler import ledger
+
 if TYPE_CHECKING:
     import argparse
 
@@ -26,7 +28,7 @@ def exit_status(stats: dict[str, Any]) -> int:
         return 1 if stats["run/problems"] else 0
     if stats.get("finish_reason") != "finished":
         return 1
-    return 1 if stats.get("failures/count", 0) else 0
+    return 1 if ledger.failures(stats) else 0
 
 
 class Command(crawl.Command):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals as scrapy_signals
 
-from crawler import signals
+from crawler import ledger, signals
 from crawler.feeds import RunFile
 
 if TYPE_CHECKING:
@@ -56,8 +56,7 @@ class FailuresLog:
     ) -> None:
         stats = self.crawler.stats
         assert stats is not None
-        stats.inc_value("failures/count")
-        stats.inc_value(f"failures/{kind}/{reason}")
+        ledger.count_failure(stats, kind, reason)
         record = {
             "kind": kind,
             "id": record_id,

@@ -25,18 +25,12 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
+from crawler import ledger
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
-
-
-def records_done(stats: dict[str, Any]) -> int:
-    return (
-        stats.get("item_scraped_count", 0)
-        + stats.get("item_dropped_count", 0)
-        + stats.get("failures/count", 0)
-    )
 
 
 def progress_line(name: str, done: int, total: int | None, exact: bool, elapsed: float) -> str:
@@ -85,7 +79,7 @@ class Progress:
             "%s",
             progress_line(
                 spider.name,
-                records_done(stats.get_stats()),
+                ledger.records_done(stats.get_stats()),
                 total,
                 exact,
                 time.monotonic() - self.started,

@@ -32,17 +32,13 @@ import orjson
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from crawler import ledger
 from crawler.feeds import run_dir
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
-
-
-def _grouped(stats: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """``{"a/b": 1, "a/c/d": 2}`` under ``a/`` as ``{"b": 1, "c/d": 2}``."""
-    return {k[len(prefix) :]: v for k, v in sorted(stats.items()) if k.startswith(prefix)}
 
 
 def peak_rss_bytes() -> int:
@@ -57,11 +53,8 @@ def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, A
     start, finish = stats.get("start_time"), stats.get("finish_time")
     duration = (finish - start).total_seconds() if start and finish else None
     # per type from the validation pipeline's counts: no per-item signal handler
-    scraped = _grouped(stats, "items/valid/")
-    # items/rejected/<type> is the count, items/rejected/<type>/<reason> its reasons
-    rejections = _grouped(stats, "items/rejected/")
-    rejected = {k: v for k, v in rejections.items() if "/" not in k}
-    failed = {k: v for k, v in _grouped(stats, "failures/").items() if k != "count"}
+    scraped = ledger.valid_by_type(stats)
+    rejected = ledger.rejected_by_type(stats)
     records = sum(scraped.values()) + sum(rejected.values())
     return {
         "spider": spider,
@@ -72,11 +65,14 @@ def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, A
         "duration_seconds": duration,
         "items": {
             "scraped": scraped,
-            "stored": _grouped(stats, "items/stored/"),
+            "stored": ledger.stored_by_type(stats),
             "rejected": rejected,
-            "rejected_by_reason": {k: v for k, v in rejections.items() if "/" in k},
+            "rejected_by_reason": ledger.rejected_by_reason(stats),
         },
-        "failures": {"count": stats.get("failures/count", 0), "by_reason": failed},
+        "failures": {
+            "count": ledger.failures(stats),
+            "by_reason": ledger.failures_by_reason(stats),
+        },
         "requests": stats.get("downloader/request_count", 0),
         "responses": stats.get("downloader/response_count", 0),
         "retries": stats.get("retry/count", 0),

@@ -48,7 +48,7 @@ from pymongo import MongoClient
 from pymongo.errors import BulkWriteError
 from scrapy.exceptions import CloseSpider, NotConfigured
 
-from crawler import signals
+from crawler import ledger, signals
 from crawler.exceptions import MongoUnavailable
 from crawler.failures import record_failure
 from crawler.items import item_type
@@ -230,7 +230,7 @@ class MongoUpsertPipeline:
 
     def _count_stored(self, entries: list[Pending], stored: int) -> None:
         if stored:
-            self.stats.inc_value(f"items/stored/{entries[0].kind}", stored)
+            ledger.count_stored(self.stats, entries[0].kind, stored)
 
     def _report_write_errors(
         self, collection: str, entries: list[Pending], errors: list[dict[str, Any]]

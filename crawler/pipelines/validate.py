@@ -41,6 +41,7 @@ import fastjsonschema
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
+from crawler import ledger
 from crawler.feeds import RunFile
 from crawler.items import item_type
 from crawler.schemas import SCHEMAS, object_schema
@@ -162,17 +163,15 @@ class ValidatePipeline:
         if checker is None:
             return item
         stats = self.crawler.stats
-        assert stats is not None
+        assert stats is not None  # set by the crawler before any component
         kind = item_type(item)
         record = json_record(item)
         problems = checker.problems(record)
         if not problems:
-            stats.inc_value(f"items/valid/{kind}")
+            ledger.count_valid(stats, kind)
             return item
         reasons = [f"{name}_{problem}" for name, problem in problems]
-        stats.inc_value(f"items/rejected/{kind}")
-        for reason in reasons:
-            stats.inc_value(f"items/rejected/{kind}/{reason}")
+        ledger.count_rejected(stats, kind, reasons)
         ident = getattr(item, type(item).key_field, None)
         values = {name: record[name] for name, _ in problems if name in record}
         self._write(kind, ident, reasons, values, record.get("source_url"))
@@ -199,11 +198,7 @@ class ValidatePipeline:
         if not self.rejects.close():
             return
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        counts = {
-            key.removeprefix("items/rejected/"): value
-            for key, value in sorted(stats.items())
-            if key.startswith("items/rejected/") and key.count("/") == 3
-        }
+        counts = ledger.rejected_by_reason(stats)
         logger.warning(
             "Rejected items by reason: %s (listed in %s)",
             ", ".join(f"{key} {value}" for key, value in counts.items()),

@@ -1,0 +1,86 @@
+"""The ledger: every stats key of a record's fate, how it is built and how it
+is read, in one place (as spidermon's stats manager owns its keys).
+
+Keys:
+- ``items/valid/<type>``: items that passed validation (so went to the feeds);
+- ``items/rejected/<type>`` and ``items/rejected/<type>/<reason>``: invalid
+  items, once each and once per reason;
+- ``items/stored/<type>``: items the storage acknowledged;
+- ``failures/count`` and ``failures/<kind>/<reason>``: records that failed for
+  good (the failures file lists them);
+- Scrapy's ``item_scraped_count`` and ``item_dropped_count``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from scrapy.statscollectors import StatsCollector
+
+FAILURES = "failures/count"
+VALID = "items/valid/"
+REJECTED = "items/rejected/"
+STORED = "items/stored/"
+FAILED = "failures/"
+
+
+def count_failure(stats: StatsCollector, kind: str, reason: str) -> None:
+    stats.inc_value(FAILURES)
+    stats.inc_value(f"{FAILED}{kind}/{reason}")
+
+
+def count_valid(stats: StatsCollector, item_type: str) -> None:
+    stats.inc_value(f"{VALID}{item_type}")
+
+
+def count_rejected(stats: StatsCollector, item_type: str, reasons: list[str]) -> None:
+    stats.inc_value(f"{REJECTED}{item_type}")
+    for reason in reasons:
+        stats.inc_value(f"{REJECTED}{item_type}/{reason}")
+
+
+def count_stored(stats: StatsCollector, item_type: str, count: int) -> None:
+    stats.inc_value(f"{STORED}{item_type}", count)
+
+
+def grouped(stats: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"a/b": 1, "a/c/d": 2}`` under ``a/`` as ``{"b": 1, "c/d": 2}``."""
+    return {k[len(prefix) :]: v for k, v in sorted(stats.items()) if k.startswith(prefix)}
+
+
+def valid_by_type(stats: Mapping[str, Any]) -> dict[str, int]:
+    return grouped(stats, VALID)
+
+
+def stored_by_type(stats: Mapping[str, Any]) -> dict[str, int]:
+    return grouped(stats, STORED)
+
+
+def rejected_by_type(stats: Mapping[str, Any]) -> dict[str, int]:
+    return {k: v for k, v in grouped(stats, REJECTED).items() if "/" not in k}
+
+
+def rejected_by_reason(stats: Mapping[str, Any]) -> dict[str, int]:
+    """``{"<type>/<reason>": n}``."""
+    return {k: v for k, v in grouped(stats, REJECTED).items() if "/" in k}
+
+
+def failures(stats: Mapping[str, Any]) -> int:
+    return int(stats.get(FAILURES, 0))
+
+
+def failures_by_reason(stats: Mapping[str, Any]) -> dict[str, int]:
+    """``{"<kind>/<reason>": n}``."""
+    return {k: v for k, v in grouped(stats, FAILED).items() if k != "count"}
+
+
+def records_done(stats: Mapping[str, Any]) -> int:
+    """Records with a fate: scraped, dropped (rejected) or failed."""
+    return (
+        stats.get("item_scraped_count", 0)
+        + stats.get("item_dropped_count", 0)
+        + stats.get(FAILURES, 0)
+    )
