@@ -99,7 +99,8 @@ def settings_read_by_code() -> dict[str, list[tuple[str, Any]]]:
                 if holder and "settings" in holder.lower():
                     name = _setting_literal(node.slice)
             if name and name not in NOT_SETTINGS:
-                found.setdefault(name, []).append((f"{where_file}:{node.lineno}", fallback))
+                line = getattr(node, "lineno", 0)
+                found.setdefault(name, []).append((f"{where_file}:{line}", fallback))
     return found
 
 
@@ -198,7 +199,7 @@ def test_every_setting_the_code_reads_is_documented_with_its_default() -> None:
     read = settings_read_by_code()
     defined = settings_defined()
     rows = documented_settings()
-    problems = []
+    problems: list[str] = []
     for name in sorted(set(read) | set(defined)):
         where = ", ".join(w for w, _ in read.get(name, [])) or "crawler/settings.py"
         if name not in rows:
@@ -272,7 +273,7 @@ def anchors(path: Path) -> set[str]:
 
 
 def test_relative_links_resolve() -> None:
-    problems = []
+    problems: list[str] = []
     for page in manual_pages():
         name = page.relative_to(ROOT).as_posix()
         for target in LINK.findall(_prose(page.read_text(encoding="utf-8"))):
@@ -311,7 +312,7 @@ def tracked_text_files() -> list[Path]:
 
 def test_no_file_names_a_path_outside_the_repository() -> None:
     parent = ROOT.parent.as_posix().rstrip("/") + "/"
-    problems = []
+    problems: list[str] = []
     for path in tracked_text_files():
         text = path.read_text(encoding="utf-8", errors="replace")
         name = path.relative_to(ROOT).as_posix()
