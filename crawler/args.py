@@ -10,11 +10,11 @@ import csv
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -85,15 +85,22 @@ def _read_csv(path: Path, handle: Any) -> list[int]:
     ]
 
 
-def _read_jsonl(path: Path, handle: Any, kind: str | None) -> list[int]:
-    ids = []
-    for n, line in enumerate(handle, start=1):
+def jsonl_records(path: Path, lines: Iterable[str | bytes], what: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, record)`` of a JSON Lines file given as arguments (an
+    ids file, a chunks file); blank lines skipped, a line that is not JSON is
+    one sentence naming the file and the line."""
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = orjson.loads(line)
+            yield n, orjson.loads(line)
         except orjson.JSONDecodeError:
-            raise SpiderArgumentError(f"ids_file {path}: line {n} is not valid JSON.") from None
+            raise SpiderArgumentError(f"{what} {path}: line {n} is not valid JSON.") from None
+
+
+def _read_jsonl(path: Path, handle: Any, kind: str | None) -> list[int]:
+    ids = []
+    for n, record in jsonl_records(path, handle, "ids_file"):
         if not isinstance(record, dict) or "id" not in record:
             raise SpiderArgumentError(f"ids_file {path}: line {n} has no 'id' key.")
         if kind is not None and record.get("kind", kind) != kind:
@@ -208,13 +215,7 @@ def read_chunks_file(value: Any) -> list[Chunk]:
         lines = path.read_bytes().splitlines()
     except OSError as exc:
         raise SpiderArgumentError(f"chunks_file {path}: cannot be read ({exc.strerror}).") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise SpiderArgumentError(f"chunks_file {path}: line {n} is not valid JSON.") from None
+    for n, record in jsonl_records(path, lines, "chunks_file"):
         if not isinstance(record, dict) or record.get("kind") != "dashboard_chunk":
             continue
         try:
@@ -235,6 +236,14 @@ def read_chunks_file(value: Any) -> list[Chunk]:
 class DashboardArgs:
     """The dashboard spider's ``-a`` arguments, checked."""
 
+    NAMES: ClassVar[tuple[str, ...]] = (
+        "report",
+        "start",
+        "end",
+        "chunk_days",
+        "parallel",
+        "chunks_file",
+    )
     chunks: tuple[Chunk, ...]
     #: browser pages at a time
     parallel: int = 1
@@ -247,6 +256,7 @@ class DashboardArgs:
                     f"{secret}: credentials are read from the {USERNAME_ENV} and "
                     f"{PASSWORD_ENV} environment variables only, never from arguments."
                 )
+        check_names("dashboard", kwargs, cls.NAMES)
         parallel = parse_positive_int(kwargs.get("parallel"), "parallel", 1)
         if kwargs.get("chunks_file"):
             extra = [k for k in ("report", "start", "end", "chunk_days") if kwargs.get(k)]
@@ -268,3 +278,98 @@ class DashboardArgs:
             )
         chunks = tuple(Chunk(report, a, b) for a, b in date_chunks(start, end, days))
         return cls(chunks, parallel)
+
+
+# -- the API spiders' arguments ------------------------------------------------------
+
+#: arguments every spider takes: Scrapyd's job id and the run's folder name
+COMMON_ARGUMENTS = ("_job", "run_id")
+
+
+def check_names(spider: str, kwargs: Mapping[str, Any], names: Iterable[str]) -> None:
+    """One sentence for a misspelled or unknown argument, or an empty one."""
+    known = (*names, *COMMON_ARGUMENTS)
+    unknown = sorted(k for k in kwargs if k not in known)
+    if unknown:
+        raise SpiderArgumentError(
+            f"{', '.join(unknown)}: not an argument of the {spider} spider "
+            f"(its arguments: {', '.join(names) or 'none'})."
+        )
+    empty = [k for k, v in kwargs.items() if isinstance(v, str) and not v.strip()]
+    if empty:
+        raise SpiderArgumentError(
+            f"{empty[0]}: empty value; pass -a {empty[0]}=... or leave it out."
+        )
+
+
+def category_ids(kwargs: Mapping[str, Any], settings: Any) -> tuple[int, ...]:
+    """``-a categories``, else the ``CATEGORIES`` setting; at least one."""
+    value = kwargs.get("categories")
+    if value is None:
+        value = settings.getlist("CATEGORIES")
+    categories = parse_id_list(value, "categories")
+    if not categories:
+        raise SpiderArgumentError(
+            "No categories to crawl: set CATEGORIES or pass -a categories=ID,ID."
+        )
+    return tuple(categories)
+
+
+@dataclass(frozen=True)
+class BrandsArgs:
+    """``scrapy crawl brands`` arguments."""
+
+    NAMES: ClassVar[tuple[str, ...]] = ("categories",)
+    categories: tuple[int, ...]
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any], settings: Any) -> BrandsArgs:
+        check_names("brands", kwargs, cls.NAMES)
+        return cls(category_ids(kwargs, settings))
+
+
+@dataclass(frozen=True)
+class ProductsArgs:
+    """``scrapy crawl products`` arguments: categories (and brands) to list, or
+    the ids of an ids file instead of the listings."""
+
+    NAMES: ClassVar[tuple[str, ...]] = ("categories", "brands", "ids_file")
+    categories: tuple[int, ...] = ()
+    brands: tuple[int, ...] = ()
+    ids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any], settings: Any) -> ProductsArgs:
+        check_names("products", kwargs, cls.NAMES)
+        brands = tuple(parse_id_list(kwargs.get("brands"), "brands"))
+        if kwargs.get("ids_file"):
+            if kwargs.get("brands") or kwargs.get("categories"):
+                raise SpiderArgumentError(
+                    "ids_file replaces the listings: pass it without brands or categories."
+                )
+            return cls(ids=tuple(read_ids_file(kwargs["ids_file"], kind="product")))
+        return cls(categories=category_ids(kwargs, settings), brands=brands)
+
+
+@dataclass(frozen=True)
+class CommentsArgs:
+    """``scrapy crawl comments`` arguments: the products whose reviews to
+    read; none means the products collection's (``MONGO_URI`` set)."""
+
+    NAMES: ClassVar[tuple[str, ...]] = ("product_ids", "ids_file")
+    product_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any], settings: Any) -> CommentsArgs:
+        check_names("comments", kwargs, cls.NAMES)
+        if kwargs.get("ids_file") and kwargs.get("product_ids"):
+            raise SpiderArgumentError("Pass either product_ids or ids_file, not both.")
+        if kwargs.get("ids_file"):
+            return cls(tuple(read_ids_file(kwargs["ids_file"], kind="reviews")))
+        ids = tuple(parse_id_list(kwargs.get("product_ids"), "product_ids"))
+        if not ids and not settings.get("MONGO_URI"):
+            raise SpiderArgumentError(
+                "No products given: pass -a product_ids=ID,ID or -a ids_file=PATH, "
+                "or set MONGO_URI to read them from the products collection."
+            )
+        return cls(ids)

@@ -21,7 +21,9 @@ COMMANDS_MODULE = "crawler.commands"
 MARKETPLACE_URL = os.environ.get("MARKETPLACE_URL", "https://tiki.vn")
 # Categories the brands and products spiders walk (-a categories=... overrides).
 # Tiki's "Điện Thoại - Máy Tính Bảng" and "Laptop - Máy Vi Tính - Linh kiện".
-CATEGORIES = [int(c) for c in os.environ.get("CATEGORIES", "1789,1846").split(",") if c.strip()]
+# Kept as text: the spiders parse it as they parse -a categories, so that
+# CATEGORIES=abc is the same one-sentence error (exit 2), not a traceback here.
+CATEGORIES = os.environ.get("CATEGORIES", "1789,1846")
 # the real API's default page size for listings
 LISTING_PAGE_SIZE = 40
 # the real API caps reviews pages at 20
@@ -220,11 +222,11 @@ ADDONS = {"crawler.distributed.addon.DistributedAddon": 0}
 
 # -- output -----------------------------------------------------------------
 
-# A run writes into <OUTPUT_DIR>/<spider>/<run_id>/ (see crawler/feeds.py).
+# A run writes into <OUTPUT_DIR>/<spider>/<run_id>/ (see crawler/run.py).
 OUTPUT_DIR = os.environ.get("CRAWLER_OUTPUT_DIR", "output")
 FEED_EXPORTERS = {"jsonlines": "crawler.exporters.OrjsonLinesItemExporter"}
 FEED_EXPORT_ENCODING = "utf-8"
-FEED_URI_PARAMS = "crawler.feeds.uri_params"
+FEED_URI_PARAMS = "crawler.run.uri_params"
 # no empty files: a spider that yields no brands leaves no brands file
 FEED_STORE_EMPTY = False
 _FEED = "%(output_dir)s/%(name)s/%(run_id)s/{}-%(batch_id)05d.jsonl"

@@ -17,6 +17,8 @@ from scrapy.commands import crawl
 from scrapy.exceptions import UsageError
 
 from crawler import ledger
+from crawler.exceptions import SpiderArgumentError
+from crawler.spiders.base import PARSED_ARGUMENTS
 
 if TYPE_CHECKING:
     import argparse
@@ -41,14 +43,18 @@ class Command(crawl.Command):
             spidercls = self.crawler_process.spider_loader.load(args[0])
         except KeyError:
             raise UsageError(f"Spider not found: {args[0]}", print_help=False) from None
-        check = getattr(spidercls, "check_arguments", None)
-        problem = check(opts.spargs, self.settings) if check else None
-        if problem:
-            print(f"Error: {problem}", file=sys.stderr)
-            self.exitcode = 2
-            return
+        spargs = dict(opts.spargs)
+        parse = getattr(spidercls, "parse_arguments", None)
+        if parse is not None:
+            try:
+                # parsed once, here: the spider gets them as they are
+                spargs[PARSED_ARGUMENTS] = parse(opts.spargs, self.settings)
+            except SpiderArgumentError as exc:
+                print(f"Error: {exc}", file=sys.stderr)
+                self.exitcode = 2
+                return
         crawler = self._create_crawler(spidercls)
-        self.crawler_process.crawl(crawler, **opts.spargs)
+        self.crawler_process.crawl(crawler, **spargs)
         self.crawler_process.start()
         if self.crawler_process.bootstrap_failed:
             self.exitcode = 1

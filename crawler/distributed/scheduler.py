@@ -118,9 +118,7 @@ class DistributedScheduler(Scheduler):
             serializer=picklecompat,
         )
         self.stats = crawler.stats
-        self.fingerprint = crawler.request_fingerprinter.fingerprint  # type: ignore[union-attr]
-        # one folder per worker: workers on one host never write the same file
-        spider.run_id = f"{spider.run_id}-{config.worker_id}"  # type: ignore[attr-defined]
+        self.fingerprint = crawler.request_fingerprinter.fingerprint
         #: requests scheduled but not queued yet (retries waiting out their backoff)
         self.scheduling: weakref.WeakSet[Request] = weakref.WeakSet()
         #: requests this worker took and has not acknowledged, by Redis entry

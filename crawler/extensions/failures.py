@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals as scrapy_signals
 
 from crawler import ledger, signals
-from crawler.feeds import RunFile
+from crawler.run import RunFile
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -33,7 +33,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from crawler import ledger
-from crawler.feeds import run_dir
+from crawler.run import run_dir
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

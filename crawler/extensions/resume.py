@@ -63,7 +63,7 @@ from scrapy.utils.job import job_dir
 from scrapy.utils.misc import load_object
 from scrapy.utils.request import request_from_dict
 
-from crawler.feeds import run_dir
+from crawler.run import run_dir
 from crawler.settlement import Settlement, feed_exporter
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ def safe_key(key: Any) -> str:
     """A key MongoDB stores as it is: ``$where`` -> ``%24where``, ``a.b`` ->
     ``a%2Eb``, ``""`` -> ``%``; plain keys unchanged."""
     if _plain(key):
-        return key  # type: ignore[no-any-return]
+        return key
     key = str(key)
     if not key:
         return "%"

@@ -42,8 +42,8 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
 from crawler import ledger
-from crawler.feeds import RunFile
 from crawler.items import item_type
+from crawler.run import RunFile
 from crawler.schemas import SCHEMAS, object_schema
 
 if TYPE_CHECKING:

@@ -5,26 +5,31 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlencode
 
 import scrapy
 from scrapy import signals as scrapy_signals
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from crawler import signals
+from crawler.args import check_names
 from crawler.exceptions import ExtractionError, SpiderArgumentError
 from crawler.extract.api import parse_json
-from crawler.failures import failure_reason
+from crawler.failures import failure_reason, record_failure
+from crawler.run import resolve_run_id
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
 
+    from scrapy.crawler import Crawler
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
+
+#: the spider keyword under which the crawl command hands over the arguments it
+#: parsed already (so that an ids file is read once)
+PARSED_ARGUMENTS = "_parsed_arguments"
 
 LISTINGS_PATH = "/api/personalish/v1/blocks/listings"
 PRODUCT_PATH = "/api/v2/products/{id}"
@@ -32,27 +37,38 @@ REVIEWS_PATH = "/api/v2/reviews"
 
 
 class MarketplaceSpider(scrapy.Spider):
-    """Base of the API spiders. Subclasses parse their ``-a`` arguments in
-    :meth:`parse_arguments`, which the ``crawl`` command also calls before the
-    crawl starts, so that a bad argument is one sentence, not a traceback."""
+    """Base of the API spiders. Each names its ``-a`` arguments' class in
+    ``arguments_class`` (a frozen dataclass with ``from_kwargs(kwargs,
+    settings)``, see :mod:`crawler.args`); the ``crawl`` command parses them
+    before the crawl starts, so that a bad argument is one sentence, not a
+    traceback, and hands them over; the spider gets them as ``self.args``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # a stable name for this run's output folder: "-a run_id=...", else the
-        # Scrapyd job id (Scrapyd passes "-a _job=<jobid>"; a resumed job keeps
-        # its folder), else the start time
-        self.run_id: str = (
-            kwargs.get("run_id")
-            or kwargs.get("_job")
-            or datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
-        )
-        self.guest_token = str(uuid.uuid4())
+    arguments_class: ClassVar[Any] = None
+    #: the parsed ``-a`` arguments (an instance of ``arguments_class``)
+    args: Any
+    #: the name of this run's output folder (:func:`crawler.run.resolve_run_id`)
+    run_id: str
+    guest_token: str
 
     @classmethod
-    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
-        """Check the spider arguments; return them parsed. Raise
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        parsed = kwargs.pop(PARSED_ARGUMENTS, None)
+        if parsed is None:
+            parsed = cls.parse_arguments(kwargs, crawler.settings)
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.args = parsed
+        spider.run_id = resolve_run_id(crawler.settings, kwargs)
+        spider.guest_token = str(uuid.uuid4())
+        return spider
+
+    @classmethod
+    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> Any:
+        """The spider arguments, checked and parsed. Raises
         :class:`SpiderArgumentError` with one sentence on the first problem."""
-        return {}
+        if cls.arguments_class is None:  # a spider that takes no argument
+            check_names(cls.name, kwargs, ())
+            return None
+        return cls.arguments_class.from_kwargs(kwargs, settings)
 
     @classmethod
     def check_arguments(cls, kwargs: dict[str, Any], settings: Any) -> str | None:
@@ -113,13 +129,34 @@ class MarketplaceSpider(scrapy.Spider):
             **kwargs,
         )
 
+    def brand_filter_request(
+        self, category_id: int, callback: Callable[..., Any]
+    ) -> scrapy.Request:
+        """Page 1 of a category's listing with its brand filter
+        (``aggregations=2``): the brands of the category. Kind ``listing``, as
+        every listing page."""
+        url = self.api_url(
+            LISTINGS_PATH,
+            limit=self.settings.getint("LISTING_PAGE_SIZE"),
+            category=category_id,
+            page=1,
+            aggregations=2,
+        )
+        return self.api_request(
+            url,
+            callback,
+            kind="listing",
+            record_id=category_id,
+            cb_kwargs={"category_id": category_id},
+        )
+
     # -- responses ---------------------------------------------------------
 
     def payload(self, response: Response) -> dict[str, Any] | None:
         """The response's JSON object, or ``None`` after recording the
         request as failed (malformed body, unexpected shape)."""
         try:
-            return parse_json(response.body, f"{response.request.meta.get('kind')} {response.url}")
+            return parse_json(response.body, f"{response.meta.get('kind')} {response.url}")
         except ExtractionError as exc:
             self.record_failure(response.request, exc.reason, str(exc))
             return None
@@ -131,7 +168,7 @@ class MarketplaceSpider(scrapy.Spider):
         ``body_too_large``, ``connection_lost``, ...); ``attempts`` in the
         failure record says how often it was tried."""
         request = failure.request  # type: ignore[attr-defined]
-        exc = failure.value
+        exc: BaseException = failure.value or Exception("unknown failure")
         reason = failure_reason(exc)
         attempts = request.meta.get("retry_times", 0) + 1
         detail = str(exc) or type(exc).__name__
@@ -139,19 +176,17 @@ class MarketplaceSpider(scrapy.Spider):
             detail = f"the API answered {exc.response.status}"
         self.record_failure(request, reason, f"{detail} (attempt {attempts})")
 
-    def record_failure(self, request: scrapy.Request, reason: str, message: str) -> None:
+    def record_failure(self, request: scrapy.Request | None, reason: str, message: str) -> None:
         """The one place where a request becomes "failed": counted under
-        ``failures/<kind>/<reason>``, logged once, and sent as
-        :data:`crawler.signals.record_failed` (the failures file listens)."""
-        kind = request.meta.get("kind", "request")
-        record_id = request.meta.get("record_id")
-        logger.warning("Failed %s %s: %s (%s)", kind, record_id or request.url, reason, message)
-        self.crawler.signals.send_catch_log(
-            signals.record_failed,
-            kind=kind,
-            record_id=record_id,
-            url=request.url,
+        ``failures/<kind>/<reason>``, logged once, and listed in the failures
+        file (:func:`crawler.failures.record_failure`)."""
+        meta = request.meta if request is not None else {}
+        record_failure(
+            self.crawler,
+            kind=meta.get("kind", "request"),
+            record_id=meta.get("record_id"),
+            url=request.url if request is not None else None,
             reason=reason,
             message=message,
-            attempts=request.meta.get("retry_times", 0) + 1,
+            attempts=meta.get("retry_times", 0) + 1,
         )

@@ -10,12 +10,11 @@ them all; the items are yielded once every category has answered (or failed).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
-from crawler.args import parse_id_list
-from crawler.exceptions import SpiderArgumentError
+from crawler.args import BrandsArgs
 from crawler.extract.api import extract_brands
-from crawler.spiders.base import LISTINGS_PATH, MarketplaceSpider
+from crawler.spiders.base import MarketplaceSpider
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -30,41 +29,22 @@ if TYPE_CHECKING:
 class BrandsSpider(MarketplaceSpider):
     name = "brands"
 
+    arguments_class = BrandsArgs
+    args: BrandsArgs
+    #: categories that have not answered (or failed) yet
+    pending: set[int]
+    brands: dict[int, Brand]
+
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> BrandsSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.category_ids = cls.parse_arguments(kwargs, crawler.settings)["categories"]
-        spider.pending = set(spider.category_ids)
-        spider.brands: dict[int, Brand] = {}
+        spider.pending = set(spider.args.categories)
+        spider.brands = {}
         return spider
 
-    @classmethod
-    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
-        categories = parse_id_list(
-            kwargs.get("categories") or settings.getlist("CATEGORIES"), "categories"
-        )
-        if not categories:
-            raise SpiderArgumentError(
-                "No categories to crawl: set CATEGORIES or pass -a categories=ID,ID."
-            )
-        return {"categories": categories}
-
     async def start(self) -> AsyncIterator[Any]:
-        for category_id in self.category_ids:
-            url = self.api_url(
-                LISTINGS_PATH,
-                limit=self.settings.getint("LISTING_PAGE_SIZE"),
-                category=category_id,
-                page=1,
-                aggregations=2,
-            )
-            yield self.api_request(
-                url,
-                self.parse_category,
-                kind="category",
-                record_id=category_id,
-                cb_kwargs={"category_id": category_id},
-            )
+        for category_id in self.args.categories:
+            yield self.brand_filter_request(category_id, self.parse_category)
 
     def parse_category(self, response: Response, category_id: int) -> Iterator[Brand]:
         payload = self.payload(response)

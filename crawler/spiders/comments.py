@@ -22,13 +22,13 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pymongo.errors import PyMongoError
 from scrapy.exceptions import CloseSpider
 
-from crawler.args import parse_id_list, read_ids_file
-from crawler.exceptions import ExtractionError, SpiderArgumentError
+from crawler.args import CommentsArgs
+from crawler.exceptions import ExtractionError
 from crawler.extract.api import extract_comments, extract_paging
 from crawler.mongo.config import MongoConfig
 from crawler.mongo.readers import read_product_ids
@@ -60,14 +60,24 @@ class _ProductReviews:
 class CommentsSpider(MarketplaceSpider):
     name = "comments"
 
+    arguments_class = CommentsArgs
+    args: CommentsArgs
+    #: the products to read; from MongoDB when no argument names them
+    product_ids: list[int]
+    page_size: int
+    max_rounds: int
+    in_flight: dict[int, _ProductReviews]
+    #: progress: reviews announced by the page 1 read so far, and how many
+    announced: int
+    first_pages_read: int
+
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> CommentsSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.product_ids = cls.parse_arguments(kwargs, crawler.settings)["product_ids"]
+        spider.product_ids = list(spider.args.product_ids)
         spider.page_size = min(crawler.settings.getint("REVIEWS_PAGE_SIZE"), 20)
         spider.max_rounds = crawler.settings.getint("COMMENTS_MAX_ROUNDS")
-        spider.in_flight: dict[int, _ProductReviews] = {}
-        # progress: reviews announced by the page 1 read so far, and how many
+        spider.in_flight = {}
         spider.announced = 0
         spider.first_pages_read = 0
         return spider
@@ -75,20 +85,6 @@ class CommentsSpider(MarketplaceSpider):
     def progress_total(self) -> tuple[int | None, bool]:
         exact = self.first_pages_read >= len(self.product_ids)
         return self.announced or None, exact
-
-    @classmethod
-    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
-        if kwargs.get("ids_file") and kwargs.get("product_ids"):
-            raise SpiderArgumentError("Pass either product_ids or ids_file, not both.")
-        if kwargs.get("ids_file"):
-            return {"product_ids": read_ids_file(kwargs["ids_file"], kind="reviews")}
-        ids = parse_id_list(kwargs.get("product_ids"), "product_ids")
-        if not ids and not settings.get("MONGO_URI"):
-            raise SpiderArgumentError(
-                "No products given: pass -a product_ids=ID,ID or -a ids_file=PATH, "
-                "or set MONGO_URI to read them from the products collection."
-            )
-        return {"product_ids": ids}  # [] means: the products collection's
 
     async def start(self) -> AsyncIterator[Any]:
         if not self.product_ids:
@@ -177,7 +173,7 @@ class CommentsSpider(MarketplaceSpider):
         if shifted and state.rounds < self.max_rounds:
             # reviews arrived meanwhile and pushed some past the pages read
             state.rounds += 1
-            self.crawler.stats.inc_value("comments/reread_rounds")  # type: ignore[union-attr]
+            self.crawler.stats.inc_value("comments/reread_rounds")
             last_page = max(1, math.ceil(state.high / self.page_size))
             state.low, state.high = -1, 0
             for page in range(1, last_page + 1):

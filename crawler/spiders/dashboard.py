@@ -69,7 +69,7 @@ from crawler.browser import CONTEXT_NAME, LOGIN_PATH, Credentials, DashboardConf
 from crawler.exceptions import ChunkError, ExtractionError, LoginError
 from crawler.extract.dashboard import REPORTS, Report, extract_rows, parse_table, uncoerced
 from crawler.failures import record_failure
-from crawler.feeds import run_dir
+from crawler.run import run_dir
 from crawler.spiders.base import MarketplaceSpider
 
 if TYPE_CHECKING:
@@ -144,9 +144,7 @@ class DashboardSpider(MarketplaceSpider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        parsed = cls.parse_arguments(kwargs, crawler.settings)
-        spider.args = parsed["args"]
-        spider.credentials = parsed["credentials"]
+        spider.credentials = Credentials.from_env(os.environ)
         spider.config = DashboardConfig.from_settings(crawler.settings)
         # one page per chunk in flight; the handler waits for a free page slot
         parallel = spider.args.parallel
@@ -159,9 +157,10 @@ class DashboardSpider(MarketplaceSpider):
         return spider
 
     @classmethod
-    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
-        args = DashboardArgs.from_kwargs(kwargs, settings.getint("DASHBOARD_MAX_CHUNK_DAYS", 31))
-        return {"args": args, "credentials": Credentials.from_env(os.environ)}
+    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> DashboardArgs:
+        args = DashboardArgs.from_kwargs(kwargs, settings.getint("DASHBOARD_MAX_CHUNK_DAYS"))
+        Credentials.from_env(os.environ)  # missing credentials: one sentence, before the crawl
+        return args
 
     async def start(self) -> AsyncIterator[Any]:
         self.session_lock = asyncio.Lock()

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from scrapy.exceptions import CloseSpider
 
-from crawler.args import parse_id_list, read_ids_file
-from crawler.exceptions import ExtractionError, SpiderArgumentError
+from crawler.args import ProductsArgs
+from crawler.exceptions import ExtractionError
 from crawler.extract.api import extract_brands, extract_listing_ids, extract_paging, extract_product
 from crawler.failures import failure_reason
 from crawler.spiders.base import LISTINGS_PATH, PRODUCT_PATH, MarketplaceSpider
@@ -38,49 +38,29 @@ logger = logging.getLogger(__name__)
 class ProductsSpider(MarketplaceSpider):
     name = "products"
 
+    arguments_class = ProductsArgs
+    args: ProductsArgs
+    page_size: int
+    #: progress: distinct ids seen in listings, listing pages still to read
+    listed: set[int]
+    listings_pending: int
+
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ProductsSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        parsed = cls.parse_arguments(kwargs, crawler.settings)
-        spider.ids = parsed["ids"]
-        spider.category_ids = parsed["categories"]
-        spider.brand_ids = parsed["brands"]
         spider.page_size = crawler.settings.getint("LISTING_PAGE_SIZE")
-        # progress: distinct ids seen in listings, listing pages still to read
-        spider.listed: set[int] = set()
+        spider.listed = set()
         spider.listings_pending = 0
         return spider
 
     def progress_total(self) -> tuple[int | None, bool]:
-        if self.ids:
-            return len(self.ids), True
+        if self.args.ids:
+            return len(self.args.ids), True
         return len(self.listed) or None, self.listings_pending == 0
 
-    @classmethod
-    def parse_arguments(cls, kwargs: dict[str, Any], settings: Any) -> dict[str, Any]:
-        brands = parse_id_list(kwargs.get("brands"), "brands")
-        categories = parse_id_list(
-            kwargs.get("categories") or settings.getlist("CATEGORIES"), "categories"
-        )
-        if kwargs.get("ids_file"):
-            if kwargs.get("brands") or kwargs.get("categories"):
-                raise SpiderArgumentError(
-                    "ids_file replaces the listings: pass it without brands or categories."
-                )
-            return {
-                "ids": read_ids_file(kwargs["ids_file"], kind="product"),
-                "categories": [],
-                "brands": [],
-            }
-        if not categories:
-            raise SpiderArgumentError(
-                "No categories to crawl: set CATEGORIES or pass -a categories=ID,ID."
-            )
-        return {"ids": [], "categories": categories, "brands": brands}
-
     async def start(self) -> AsyncIterator[Any]:
-        if self.ids:
-            async for request in self.paced(map(self.product_request, self.ids)):
+        if self.args.ids:
+            async for request in self.paced(map(self.product_request, self.args.ids)):
                 yield request
             return
         pairs = await self.discover_brands()
@@ -96,30 +76,30 @@ class ProductsSpider(MarketplaceSpider):
         Fetched through the engine, before the listings, so that an unknown
         brand stops the run before any listing request."""
         results = await asyncio.gather(
-            *(self.category_brands(category_id) for category_id in self.category_ids)
+            *(self.category_brands(category_id) for category_id in self.args.categories)
         )
         known = {brand for brands in results for brand in brands}
-        wanted = self.brand_ids or sorted(known)
-        unknown = [brand for brand in self.brand_ids if brand not in known]
+        wanted = self.args.brands or sorted(known)
+        unknown = [brand for brand in self.args.brands if brand not in known]
         if unknown:
             logger.error(
                 "brands: %s is not a brand of categories %s.",
                 ", ".join(map(str, unknown)),
-                ", ".join(map(str, self.category_ids)),
+                ", ".join(map(str, self.args.categories)),
             )
             raise CloseSpider("unknown_brand")
         wanted_set = set(wanted)
         return [
             (category_id, brand)
-            for category_id, brands in zip(self.category_ids, results, strict=True)
+            for category_id, brands in zip(self.args.categories, results, strict=True)
             for brand in brands
             if brand in wanted_set
         ]
 
     async def category_brands(self, category_id: int) -> list[int]:
-        request = self.listing_request(category_id, None, page=1, aggregations=2)
+        request = self.brand_filter_request(category_id, self.parse_listing)
         try:
-            response = await self.crawler.engine.download_async(request)  # type: ignore[union-attr]
+            response = await self.crawler.engine.download_async(request)
         except Exception as exc:  # the download failed for good: a boundary
             self.record_failure(request, failure_reason(exc), str(exc) or repr(exc))
             return []
@@ -139,16 +119,13 @@ class ProductsSpider(MarketplaceSpider):
 
     # -- listings -----------------------------------------------------------
 
-    def listing_request(
-        self, category_id: int, brand_id: int | None, page: int, aggregations: int | None = None
-    ) -> scrapy.Request:
+    def listing_request(self, category_id: int, brand_id: int | None, page: int) -> scrapy.Request:
         url = self.api_url(
             LISTINGS_PATH,
             limit=self.page_size,
             category=category_id,
             page=page,
             brand=brand_id,
-            aggregations=aggregations,
         )
         return self.api_request(
             url,

@@ -9,6 +9,7 @@ run, and its rejects and failures files, share one folder:
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -18,6 +19,23 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
+
+
+def resolve_run_id(settings: Any, kwargs: dict[str, Any]) -> str:
+    """The run's id, decided here once: ``-a run_id=...``, else the Scrapyd
+    job id (Scrapyd passes ``-a _job=<jobid>``; a resumed job keeps its
+    folder), else the start time in UTC. A worker of a distributed crawl adds
+    its worker id, so that workers on one host never share a folder."""
+    run_id = str(
+        kwargs.get("run_id")
+        or kwargs.get("_job")
+        or datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    )
+    if settings.getbool("DISTRIBUTED"):
+        from crawler.distributed.config import DistributedConfig  # only for workers
+
+        run_id = f"{run_id}-{DistributedConfig.from_settings(settings).worker_id}"
+    return run_id
 
 
 def run_dir(spider: Any) -> Path:
