@@ -103,7 +103,10 @@ def setup_collections(db: Database[Any]) -> list[str]:
     existing = {c["name"]: c.get("options", {}) for c in db.list_collections()}
     for cls, schema in SCHEMAS.items():
         name = cls.collection  # type: ignore[attr-defined]
-        wanted: dict[str, Any] = {"validator": collection_validator(cls, schema), **_VALIDATOR_OPTIONS}
+        wanted: dict[str, Any] = {
+            "validator": collection_validator(cls, schema),
+            **_VALIDATOR_OPTIONS,
+        }
         try:
             if name not in existing:
                 try:
