@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt scripts/setup-system.sh | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -20,8 +20,14 @@ $(STAMP): requirements.txt scripts/setup-system.sh
 demo: setup
 	$(PY) scripts/demo.py
 
-test: setup
+# the gates first (seconds), then the suite: CI runs exactly this
+test: setup lint
 	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # the benchmarks (README "Benchmarks"): medians of 3 runs, a markdown table, figures
 # in bench/results/; BENCH_ARGS="--only cpu --repeats 5" narrows it down

@@ -79,6 +79,11 @@ def parse_json(body: bytes, what: str) -> dict[str, Any]:
         raise ExtractionError(
             "malformed_json", f"{what}: the body is not valid JSON ({exc})"
         ) from exc
+    return json_object(payload, what)
+
+
+def json_object(payload: Any, what: str) -> dict[str, Any]:
+    """A decoded body that must be a JSON object, as it is."""
     if not isinstance(payload, dict):
         raise ExtractionError(
             "unexpected_shape",

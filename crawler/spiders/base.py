@@ -14,8 +14,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.args import check_names
 from crawler.exceptions import ExtractionError, SpiderArgumentError
-from crawler.extract.api import parse_json
+from crawler.extract.api import json_object
 from crawler.failures import failure_reason, record_failure
+from crawler.responses import decoded_json
 from crawler.run import resolve_run_id
 
 if TYPE_CHECKING:
@@ -155,8 +156,9 @@ class MarketplaceSpider(scrapy.Spider):
     def payload(self, response: Response) -> dict[str, Any] | None:
         """The response's JSON object, or ``None`` after recording the
         request as failed (malformed body, unexpected shape)."""
+        what = f"{response.meta.get('kind')} {response.url}"
         try:
-            return parse_json(response.body, f"{response.meta.get('kind')} {response.url}")
+            return json_object(decoded_json(response, what), what)
         except ExtractionError as exc:
             self.record_failure(response.request, exc.reason, str(exc))
             return None
