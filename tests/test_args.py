@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,4 +95,47 @@ def test_comments_arguments() -> None:
     assert CommentsSpider.check_arguments({}, settings) == (
         "No products given: pass -a product_ids=ID,ID or -a ids_file=PATH, "
         "or set MONGO_URI to read them from the products collection."
+    )
+
+
+def test_unknown_and_empty_arguments_are_one_sentence() -> None:
+    settings = Settings({"CATEGORIES": "1789"})
+    assert ProductsSpider.check_arguments({"categroies": "1"}, settings) == (
+        "categroies: not an argument of the products spider "
+        "(its arguments: categories, brands, ids_file)."
+    )
+    assert ProductsSpider.check_arguments({"categories": ""}, settings) == (
+        "categories: empty value; pass -a categories=... or leave it out."
+    )
+    # Scrapyd's job id and the run id are every spider's
+    assert ProductsSpider.check_arguments({"_job": "abc", "run_id": "r1"}, settings) is None
+    assert CommentsSpider.check_arguments({"ids": "1"}, settings) == (
+        "ids: not an argument of the comments spider (its arguments: product_ids, ids_file)."
+    )
+
+
+def test_categories_setting_is_parsed_like_the_argument() -> None:
+    assert ProductsSpider.check_arguments({}, Settings({"CATEGORIES": "1789, 1846"})) is None
+    assert ProductsSpider.check_arguments({}, Settings({"CATEGORIES": "abc"})) == (
+        "categories: 'abc' is not an id (expected whole numbers separated by commas)."
+    )
+
+
+def test_categories_from_the_environment_exit_2_with_one_sentence() -> None:
+    """CATEGORIES=abc in the environment: the same sentence as -a categories=abc,
+    exit 2, before any request (no traceback at import of the settings)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "CATEGORIES": "abc", "PYTHONPATH": str(root)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "products"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: categories: 'abc' is not an id (expected whole numbers separated by commas)."
     )
