@@ -12,7 +12,8 @@ class CrawlerError(Exception):
 
 
 class SpiderArgumentError(CrawlerError):
-    """Raised while a spider's ``-a`` arguments are parsed, before any request.
+    """Raised by :mod:`crawler.args` while a spider's ``-a`` arguments are parsed,
+    before any request.
 
     The ``crawl`` command turns it into one line on stderr and exit status 2.
     """
@@ -30,19 +31,19 @@ class ExtractionError(CrawlerError):
 
 
 class MongoUnavailable(CrawlerError):
-    """Raised by :meth:`MongoUpsertPipeline._call` when the server stayed
+    """Raised by :meth:`crawler.pipelines.mongo.MongoUpsertPipeline._call` when the server stayed
     unreachable through the retry budget; the message is the last error."""
 
 
 class LoginError(CrawlerError):
-    """Raised by the dashboard spider's sign-in when the dashboard refuses the
-    credentials or the form cannot be sent; the message names neither
+    """Raised by the dashboard spider's sign-in (:mod:`crawler.spiders.dashboard`) when the
+    dashboard refuses the credentials or the form cannot be sent; the message names neither
     credential. The spider logs it once and closes with ``login_failed``."""
 
 
 class ChunkError(CrawlerError):
-    """Raised while the dashboard spider reads a chunk that cannot be read
-    (a table that keeps failing, a session that keeps expiring, a table that is
+    """Raised while the dashboard spider (:mod:`crawler.spiders.dashboard`) reads a chunk that
+    cannot be read (a table that keeps failing, a session that keeps expiring, a table that is
     not the report's layout); the spider records the chunk as failed."""
 
     def __init__(self, reason: str, message: str, attempts: int = 1) -> None:
@@ -53,16 +54,16 @@ class ChunkError(CrawlerError):
 
 
 class DistributedConfigError(CrawlerError):
-    """Raised by :meth:`DistributedConfig.from_settings` for a bad setting
-    (the message names it)."""
+    """Raised by :meth:`crawler.distributed.config.DistributedConfig.from_settings` for a bad
+    setting (the message names it)."""
 
 
 class ScrapydError(CrawlerError):
-    """Raised by :class:`ScrapydApi` when Scrapyd cannot be reached, refuses
-    the credentials or answers an error, and by :class:`DailyRun` when a job it
-    follows disappears from ``listjobs.json``."""
+    """Raised by :class:`crawler.scrapyd.daily.ScrapydApi` when Scrapyd cannot be reached, refuses
+    the credentials or answers an error, and by :class:`crawler.scrapyd.daily.DailyRun` when a
+    job it follows disappears from ``listjobs.json``."""
 
 
 class DailyConfigError(CrawlerError):
-    """Raised by :meth:`DailyConfig.from_args` for a bad option or
+    """Raised by :meth:`crawler.scrapyd.daily.DailyConfig.from_args` for a bad option or
     environment variable; the message names it."""
