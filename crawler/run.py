@@ -1,4 +1,5 @@
-"""Feed URI parameters: where a run's files go.
+"""A run: its id (resolved once), its folder, and the JSON Lines files it
+writes beside its feeds.
 
 ``%(output_dir)s`` is the ``OUTPUT_DIR`` setting and ``%(run_id)s`` the run's id
 (its start time in UTC, or ``-a run_id=...``), so that every batch file of one
@@ -8,6 +9,7 @@ run, and its rejects and failures files, share one folder:
 
 from __future__ import annotations
 
+import itertools
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,21 +23,36 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def resolve_run_id(settings: Any, kwargs: dict[str, Any]) -> str:
+def resolve_run_id(
+    settings: Any, spider: str, kwargs: dict[str, Any], now: datetime | None = None
+) -> str:
     """The run's id, decided here once: ``-a run_id=...``, else the Scrapyd
     job id (Scrapyd passes ``-a _job=<jobid>``; a resumed job keeps its
     folder), else the start time in UTC. A worker of a distributed crawl adds
-    its worker id, so that workers on one host never share a folder."""
-    run_id = str(
-        kwargs.get("run_id")
-        or kwargs.get("_job")
-        or datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
-    )
+    its worker id, so that workers on one host never share a folder.
+
+    A run named by its start time claims its folder (``mkdir``, which fails
+    when the folder exists): a second run started in the same second gets
+    ``...Z-2``, never the folder of another run."""
+    worker = ""
     if settings.getbool("DISTRIBUTED"):
         from crawler.distributed.config import DistributedConfig  # only for workers
 
-        run_id = f"{run_id}-{DistributedConfig.from_settings(settings).worker_id}"
-    return run_id
+        worker = f"-{DistributedConfig.from_settings(settings).worker_id}"
+    named = kwargs.get("run_id") or kwargs.get("_job")
+    if named:
+        return f"{named}{worker}"
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H-%M-%SZ")
+    base = Path(settings.get("OUTPUT_DIR") or ".").expanduser() / spider
+    base.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        run_id = f"{stamp}{worker}" if n == 1 else f"{stamp}-{n}{worker}"
+        try:
+            (base / run_id).mkdir()
+        except FileExistsError:
+            continue
+        return run_id
+    raise AssertionError("unreachable")
 
 
 def run_dir(spider: Any) -> Path:

@@ -58,7 +58,7 @@ class MarketplaceSpider(scrapy.Spider):
             parsed = cls.parse_arguments(kwargs, crawler.settings)
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.args = parsed
-        spider.run_id = resolve_run_id(crawler.settings, kwargs)
+        spider.run_id = resolve_run_id(crawler.settings, spider.name, kwargs)
         spider.guest_token = str(uuid.uuid4())
         return spider
 
