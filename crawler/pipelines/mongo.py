@@ -77,7 +77,9 @@ class MongoUpsertPipeline:
     def __init__(self, crawler: Crawler) -> None:
         config = MongoConfig.from_settings(crawler.settings)
         if config is None:
-            raise NotConfigured("MONGO_URI is not set")
+            # off is the normal case without a database: no WARNING for it
+            logger.debug("MongoDB storage is off: MONGO_URI is not set.")
+            raise NotConfigured
         self.crawler = crawler
         self.config = config
         self.client: MongoClient[Any] | None = None
