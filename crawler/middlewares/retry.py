@@ -13,7 +13,7 @@ connection or a proxy's error page). The n-th retry waits
   (at most ``RETRY_AFTER_MAX``), else
 - ``min(RETRY_BACKOFF_MAX, RETRY_BACKOFF_BASE * 2 ** (n - 1))``
   (:func:`crawler.backoff.exponential_delay`), of which the share
-  ``RETRY_BACKOFF_JITTER`` is random (0.5: between half and all of it), so that
+  ``RETRY_BACKOFF_JITTER`` is random (at 0.5: between half and all of it), so that
   requests that failed together do not come back together.
 
 Nothing sleeps: the retry request goes back to the engine at once; when it
