@@ -216,10 +216,27 @@ WARN_ON_GENERATOR_RETURN_VALUE = False
 # shared through Redis; the add-on then sets the scheduler, the seeding and the
 # shared rate limit (crawler/distributed/addon.py) and changes nothing when off.
 DISTRIBUTED = os.environ.get("DISTRIBUTED") or "0"  # "1"/"true": on (parsed by getbool)
-# from the environment: a URL with a password stays out of files (never logged)
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-# the name of the crawl the workers share (Redis keys <spider>:<crawl>:*)
-DISTRIBUTED_CRAWL = os.environ.get("DISTRIBUTED_CRAWL", "default")
+# this worker's name, unique among the workers; empty: <host>-<pid>, set by the
+# add-on so that every component of the worker uses the same name
+DISTRIBUTED_WORKER_ID = ""
+# a worker silent for 10 s (it beats every third of it) is gone and its
+# requests in flight are queued again: 3 beats missed, not one slow Redis call
+DISTRIBUTED_HEARTBEAT_SECONDS = 10.0
+# requests done are acknowledged every second (their items flushed to the
+# feeds and, with MongoDB on, stored): what a killed worker makes others redo
+DISTRIBUTED_ACK_SECONDS = 1.0
+# a worker without work looks at the shared queue 5 times a second: idle
+# workers pick new requests up soon, at a few Redis calls a second each
+DISTRIBUTED_POLL_SECONDS = 0.2
+# requests per second to the site, all workers together; 0: none (the site's
+# 429s still lower the shared rate, THROTTLE_429_* above)
+DISTRIBUTED_RATE_LIMIT = 0.0
+# from the environment: a URL with a password stays out of files (never
+# logged); an empty variable counts as unset
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+# the name of the crawl the workers share (Redis keys <spider>:<crawl>:*); an
+# empty variable counts as unset
+DISTRIBUTED_CRAWL = os.environ.get("DISTRIBUTED_CRAWL") or "default"
 ADDONS = {"crawler.distributed.addon.DistributedAddon": 0}
 
 # -- output -----------------------------------------------------------------
