@@ -291,6 +291,9 @@ DASHBOARD_TABLE_RETRIES = 2
 DASHBOARD_SESSION_RENEWALS = 2
 # the longest date range the dashboard's filter accepts
 DASHBOARD_MAX_CHUNK_DAYS = 31
+# where a failed chunk's screenshot and HTML go; empty: <run dir>/debug, next
+# to the run's feeds and its failures file
+DASHBOARD_DEBUG_DIR = ""
 
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {
