@@ -265,11 +265,14 @@ FEEDS = {
 
 # -- run report and progress -------------------------------------------------
 
+# report.json next to the feeds and the verdict that sets the exit status
 REPORT_ENABLED = True
 # any failed record breaks the run (exit status 1); raise it for a site with a
 # steady share of stale ids
 REPORT_MAX_FAILURE_SHARE = 0.0
+# fewer items than this break the run; 0: no minimum
 REPORT_MIN_ITEMS = 0
+# seconds between progress lines (0: none)
 PROGRESS_INTERVAL = 30.0
 
 # -- logging ----------------------------------------------------------------
