@@ -2,15 +2,18 @@
 (:class:`DashboardConfig`), the credentials (from the environment only) and the
 Playwright hook that keeps images, fonts and media out of the browser.
 
-Settings (read once by :meth:`DashboardConfig.from_settings`):
-- ``DASHBOARD_URL``: the dashboard's base URL (default: ``MARKETPLACE_URL``)
-- ``DASHBOARD_TABLE_TIMEOUT`` (30 s): the wait for one table page to render
-- ``DASHBOARD_TABLE_RETRIES`` (2): retries of a table page that failed to load
-- ``DASHBOARD_SESSION_RENEWALS`` (2): sign-ins again within one chunk before
-  the chunk is given up
-- ``DASHBOARD_MAX_CHUNK_DAYS`` (31): the longest range the dashboard's filter takes
+Settings (read once by :meth:`DashboardConfig.from_settings`; their values and
+reasons: ``crawler/settings.py``, whose values are also the defaults of
+settings objects that lack them, as in unit tests):
+
+- ``DASHBOARD_URL``: the dashboard's base URL (empty: ``MARKETPLACE_URL``)
+- ``DASHBOARD_TABLE_TIMEOUT``: the wait in seconds for one table page to render
+- ``DASHBOARD_TABLE_RETRIES``: retries of a table page that failed to load
+- ``DASHBOARD_SESSION_RENEWALS``: sign-ins again within one chunk before the
+  chunk is given up
+- ``DASHBOARD_MAX_CHUNK_DAYS``: the longest range the dashboard's filter takes
 - ``DASHBOARD_DEBUG_DIR``: where a failed chunk's screenshot and HTML go
-  (default: ``<run dir>/debug``)
+  (empty: ``<run dir>/debug``)
 - a report page that does not open is retried as the retry middleware would:
   ``RETRY_TIMES``, ``RETRY_HTTP_CODES``, ``RETRY_BACKOFF_BASE``/``_MAX``
 
@@ -24,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crawler import settings as defaults
 from crawler.args import PASSWORD_ENV, USERNAME_ENV
 from crawler.backoff import exponential_delay
 from crawler.exceptions import SpiderArgumentError
@@ -61,24 +65,34 @@ class DashboardConfig:
     max_chunk_days: int
     debug_dir: str | None
     #: a report page that answers one of these is retried (RETRY_HTTP_CODES)
-    retry_http_codes: frozenset[int] = frozenset()
+    retry_http_codes: frozenset[int]
     #: the n-th retry of a report page waits base * 2 ** (n - 1), at most max
-    retry_backoff_base: float = 1.0
-    retry_backoff_max: float = 60.0
+    retry_backoff_base: float
+    retry_backoff_max: float
 
     @classmethod
     def from_settings(cls, settings: Any) -> DashboardConfig:
-        base = settings.get("DASHBOARD_URL") or settings.get("MARKETPLACE_URL") or ""
+        base = settings.get("DASHBOARD_URL") or settings.get(
+            "MARKETPLACE_URL", defaults.MARKETPLACE_URL
+        )
         return cls(
             base_url=str(base).rstrip("/"),
-            table_timeout=settings.getfloat("DASHBOARD_TABLE_TIMEOUT", 30.0),
-            table_retries=settings.getint("DASHBOARD_TABLE_RETRIES", 2),
-            session_renewals=settings.getint("DASHBOARD_SESSION_RENEWALS", 2),
-            max_chunk_days=settings.getint("DASHBOARD_MAX_CHUNK_DAYS", 31),
+            table_timeout=settings.getfloat(
+                "DASHBOARD_TABLE_TIMEOUT", defaults.DASHBOARD_TABLE_TIMEOUT
+            ),
+            table_retries=settings.getint(
+                "DASHBOARD_TABLE_RETRIES", defaults.DASHBOARD_TABLE_RETRIES
+            ),
+            session_renewals=settings.getint(
+                "DASHBOARD_SESSION_RENEWALS", defaults.DASHBOARD_SESSION_RENEWALS
+            ),
+            max_chunk_days=settings.getint(
+                "DASHBOARD_MAX_CHUNK_DAYS", defaults.DASHBOARD_MAX_CHUNK_DAYS
+            ),
             debug_dir=settings.get("DASHBOARD_DEBUG_DIR") or None,
             retry_http_codes=frozenset(int(c) for c in settings.getlist("RETRY_HTTP_CODES")),
-            retry_backoff_base=settings.getfloat("RETRY_BACKOFF_BASE", 1.0),
-            retry_backoff_max=settings.getfloat("RETRY_BACKOFF_MAX", 60.0),
+            retry_backoff_base=settings.getfloat("RETRY_BACKOFF_BASE", defaults.RETRY_BACKOFF_BASE),
+            retry_backoff_max=settings.getfloat("RETRY_BACKOFF_MAX", defaults.RETRY_BACKOFF_MAX),
         )
 
     def retry_delay(self, attempt: int) -> float:

@@ -57,15 +57,19 @@ AUTOTHROTTLE_ENABLED = True
 # over after the first responses anyway. Only with the latency rule (below).
 AUTOTHROTTLE_START_DELAY = 0.25
 AUTOTHROTTLE_MAX_DELAY = 30.0
-# Equal to the per-domain cap (Scrapy: 1), so the latency rule does not cap a
-# site that answers fine: with a target at or above the slot's concurrency,
-# RateLimitThrottle leaves the pacing to the cap, whose rate (concurrency /
-# latency) already falls when the site slows down. AutoThrottle's delay on top
-# of the cap (target = concurrency = 64) cost a third of the latency-bound
-# benchmark's throughput (0.45-0.50 of the limit instead of 0.71). Set it lower
-# than CONCURRENT_REQUESTS_PER_DOMAIN (e.g. 4) to keep fewer requests in flight
-# on average; raise it with CONCURRENT_REQUESTS_PER_DOMAIN.
-AUTOTHROTTLE_TARGET_CONCURRENCY = float(CONCURRENT_REQUESTS_PER_DOMAIN)
+# AUTOTHROTTLE_TARGET_CONCURRENCY is not set here (Scrapy: 1): unset,
+# RateLimitThrottle takes the per-domain cap, CONCURRENT_REQUESTS_PER_DOMAIN as
+# the crawl has it (-s, a spider's custom_settings), so that the latency rule
+# does not cap a site that answers fine: with a target at or above the slot's
+# concurrency, RateLimitThrottle leaves the pacing to the cap, whose rate
+# (concurrency / latency) already falls when the site slows down. AutoThrottle's
+# delay on top of the cap (target = concurrency = 64) cost a third of the
+# latency-bound benchmark's throughput (0.45-0.50 of the limit instead of
+# 0.71). It was float(CONCURRENT_REQUESTS_PER_DOMAIN) here, fixed when this
+# file was read: -s CONCURRENT_REQUESTS_PER_DOMAIN=64 left it at 16 and turned
+# the latency delay on. Set it (e.g. -s AUTOTHROTTLE_TARGET_CONCURRENCY=4),
+# lower than CONCURRENT_REQUESTS_PER_DOMAIN, to keep fewer requests in flight
+# on average; a value set anywhere is kept.
 # A JSON API answers in well under a second; 180 s (Scrapy's default) only
 # holds a slot on a hung connection. With 5 retries a hung request costs at
 # most 6 x 20 s plus the waits, and the failures file names it.
@@ -214,10 +218,27 @@ WARN_ON_GENERATOR_RETURN_VALUE = False
 # shared through Redis; the add-on then sets the scheduler, the seeding and the
 # shared rate limit (crawler/distributed/addon.py) and changes nothing when off.
 DISTRIBUTED = os.environ.get("DISTRIBUTED") or "0"  # "1"/"true": on (parsed by getbool)
-# from the environment: a URL with a password stays out of files (never logged)
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-# the name of the crawl the workers share (Redis keys <spider>:<crawl>:*)
-DISTRIBUTED_CRAWL = os.environ.get("DISTRIBUTED_CRAWL", "default")
+# this worker's name, unique among the workers; empty: <host>-<pid>, set by the
+# add-on so that every component of the worker uses the same name
+DISTRIBUTED_WORKER_ID = ""
+# a worker silent for 10 s (it beats every third of it) is gone and its
+# requests in flight are queued again: 3 beats missed, not one slow Redis call
+DISTRIBUTED_HEARTBEAT_SECONDS = 10.0
+# requests done are acknowledged every second (their items flushed to the
+# feeds and, with MongoDB on, stored): what a killed worker makes others redo
+DISTRIBUTED_ACK_SECONDS = 1.0
+# a worker without work looks at the shared queue 5 times a second: idle
+# workers pick new requests up soon, at a few Redis calls a second each
+DISTRIBUTED_POLL_SECONDS = 0.2
+# requests per second to the site, all workers together; 0: none (the site's
+# 429s still lower the shared rate, THROTTLE_429_* above)
+DISTRIBUTED_RATE_LIMIT = 0.0
+# from the environment: a URL with a password stays out of files (never
+# logged); an empty variable counts as unset
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+# the name of the crawl the workers share (Redis keys <spider>:<crawl>:*); an
+# empty variable counts as unset
+DISTRIBUTED_CRAWL = os.environ.get("DISTRIBUTED_CRAWL") or "default"
 ADDONS = {"crawler.distributed.addon.DistributedAddon": 0}
 
 # -- output -----------------------------------------------------------------
@@ -246,11 +267,14 @@ FEEDS = {
 
 # -- run report and progress -------------------------------------------------
 
+# report.json next to the feeds and the verdict that sets the exit status
 REPORT_ENABLED = True
 # any failed record breaks the run (exit status 1); raise it for a site with a
 # steady share of stale ids
 REPORT_MAX_FAILURE_SHARE = 0.0
+# fewer items than this break the run; 0: no minimum
 REPORT_MIN_ITEMS = 0
+# seconds between progress lines (0: none)
 PROGRESS_INTERVAL = 30.0
 
 # -- logging ----------------------------------------------------------------
@@ -272,6 +296,9 @@ DASHBOARD_TABLE_RETRIES = 2
 DASHBOARD_SESSION_RENEWALS = 2
 # the longest date range the dashboard's filter accepts
 DASHBOARD_MAX_CHUNK_DAYS = 31
+# where a failed chunk's screenshot and HTML go; empty: <run dir>/debug, next
+# to the run's feeds and its failures file
+DASHBOARD_DEBUG_DIR = ""
 
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_LAUNCH_OPTIONS = {

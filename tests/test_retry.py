@@ -25,10 +25,12 @@ from scrapy.exceptions import (
     ResponseDataLossError,
 )
 from scrapy.http import Response, TextResponse
+from scrapy.settings import Settings, default_settings
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
+from crawler.backoff import exponential_delay
 from crawler.failures import failure_reason
 from crawler.middlewares.retry import (
     BackoffRetryMiddleware,
@@ -77,6 +79,32 @@ def test_the_defaults_of_the_project_settings() -> None:
     assert (cfg.times, cfg.backoff_base, cfg.backoff_max, cfg.backoff_jitter) == (5, 1.0, 60.0, 0.5)
     assert {429, 500, 502, 503, 504, 408} <= cfg.http_codes
     assert cfg.malformed_json and cfg.retry_after_max == 120.0
+
+
+def test_settings_that_lack_ours_get_the_project_defaults() -> None:
+    from crawler import settings as defaults
+
+    cfg = RetryConfig.from_settings(Settings())  # Scrapy's defaults only
+    assert (cfg.backoff_base, cfg.backoff_max, cfg.backoff_jitter) == (
+        defaults.RETRY_BACKOFF_BASE,
+        defaults.RETRY_BACKOFF_MAX,
+        defaults.RETRY_BACKOFF_JITTER,
+    )
+    assert (cfg.retry_after_max, cfg.malformed_json) == (
+        defaults.RETRY_AFTER_MAX,
+        defaults.RETRY_MALFORMED_JSON,
+    )
+    # Scrapy's own settings keep Scrapy's defaults
+    assert (cfg.times, cfg.give_up_log_level) == (
+        default_settings.RETRY_TIMES,
+        default_settings.RETRY_GIVE_UP_LOG_LEVEL,
+    )
+
+
+def test_backoff_is_the_shared_exponential_delay_less_its_jitter() -> None:
+    cfg = config(RETRY_BACKOFF_BASE=0.5, RETRY_BACKOFF_MAX=3.0, RETRY_BACKOFF_JITTER=0.5)
+    for n in range(1, 6):
+        assert cfg.backoff(n, 1.0) == exponential_delay(n, 0.5, 3.0) * 0.5
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 from helpers import duplicates, run_crawl
+from scrapy import Spider
 from scrapy.core.downloader import Slot
+from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.settings import Settings, default_settings
 from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.project import get_project_settings
 from scrapy.utils.test import get_crawler
 
 from bench.bench_ratelimit import STOCK
@@ -247,6 +251,59 @@ def test_429_rule_off_leaves_autothrottle_alone() -> None:
     assert (slot.delay, slot.jitter) == (0.0, 0.5)
     assert ext.crawler.stats.get_value("throttle/429_responses") == 1
     assert ext.crawler.stats.get_value("throttle/429_decreases") is None
+
+
+# -- the target concurrency: set, or the per-domain cap at run time ----------------
+
+
+def project_throttle(**cmdline: Any) -> RateLimitThrottle:
+    """The throttle of a crawl with the project's settings and ``-s`` values."""
+    settings = get_project_settings()
+    settings.setdict(cmdline, priority="cmdline")
+    return build_from_crawler(RateLimitThrottle, Crawler(Spider, settings))
+
+
+@pytest.mark.parametrize("concurrency", [16, 64])
+def test_an_unset_target_is_the_per_domain_cap_of_the_run(concurrency: int) -> None:
+    # -s CONCURRENT_REQUESTS_PER_DOMAIN=64 alone (16: the project's)
+    ext = project_throttle(
+        CONCURRENT_REQUESTS_PER_DOMAIN=concurrency, CONCURRENT_REQUESTS=2 * concurrency
+    )
+    assert ext.config.target_concurrency == ext.target_concurrency == concurrency
+    assert not ext.config.latency_applies(concurrency)
+    assert ext._start_delay() == 0.0
+    # the latency rule leaves the pacing to the cap, fast site or slow
+    slot = Slot(concurrency, 0.25, 0.5)
+    ext.adjust(KEY, slot, 0.1, response(200), now=1.0)
+    assert (slot.delay, slot.jitter) == (0.0, 0.5)
+    ext.adjust(KEY, slot, 2.5, response(200), now=2.0)
+    assert slot.delay == 0.0
+
+
+def test_a_target_that_is_set_is_kept() -> None:
+    ext = project_throttle(CONCURRENT_REQUESTS_PER_DOMAIN=64, AUTOTHROTTLE_TARGET_CONCURRENCY=4)
+    assert ext.config.target_concurrency == ext.target_concurrency == 4.0
+    assert ext.config.latency_applies(64)
+    assert ext._start_delay() == 0.25  # AUTOTHROTTLE_START_DELAY, with the latency rule
+    slot = Slot(64, 0.25, 0.5)
+    ext.adjust(KEY, slot, 0.1, response(200), now=1.0)
+    assert slot.delay == (0.25 + 0.1 / 4) / 2  # AutoThrottle's rule, target 4
+    # also where it is Scrapy's default value, set on purpose
+    assert config(AUTOTHROTTLE_TARGET_CONCURRENCY=1.0).target_concurrency == 1.0
+    assert config(CONCURRENT_REQUESTS_PER_DOMAIN=8).target_concurrency == 8.0
+
+
+def test_settings_that_lack_ours_get_the_project_defaults() -> None:
+    from crawler import settings as defaults
+
+    cfg = ThrottleConfig.from_settings(Settings())  # Scrapy's defaults only
+    assert (cfg.limit_429, cfg.backoff, cfg.window, cfg.recovery) == (
+        defaults.THROTTLE_429_ENABLED,
+        defaults.THROTTLE_429_BACKOFF,
+        defaults.THROTTLE_429_WINDOW,
+        defaults.THROTTLE_429_RECOVERY,
+    )
+    assert cfg.target_concurrency == default_settings.CONCURRENT_REQUESTS_PER_DOMAIN
 
 
 # -- a crawl against a rate-limited simulator --------------------------------------

@@ -15,8 +15,9 @@ project's priority unless a higher one (``-s``) set it already:
   line chose handlers; cached answers never reach it, so they take no share;
 - ``THROTTLE_429_ENABLED = False``: the shared limiter reacts to 429 for all
   workers; the per-worker rule would slow each worker down once more;
-- ``DISTRIBUTED_WORKER_ID``: ``<host>-<pid>`` when not set, so that every
-  component of the worker uses the same id.
+- ``DISTRIBUTED_WORKER_ID``: ``<host>-<pid>`` when empty (as in
+  ``crawler/settings.py``), so that every component of the worker uses the
+  same id.
 
 ``JOBDIR`` is refused: the crawl's state is in Redis (a killed worker's
 requests are queued again by the others), a job folder would be a second,

@@ -1,22 +1,25 @@
 """The typed configuration of distributed crawling, the Redis keys of one
 crawl, and the Redis clients.
 
-Settings (all optional but ``DISTRIBUTED``):
+Settings (their values and reasons: ``crawler/settings.py``, whose values are
+also the defaults of settings objects that lack them, as in unit tests):
 
-- ``DISTRIBUTED`` (off): this process is one worker of a Redis-backed crawl;
-- ``REDIS_URL`` (env ``REDIS_URL``, ``redis://127.0.0.1:6379/0``): the shared
-  Redis; a password in it is never logged;
-- ``DISTRIBUTED_CRAWL`` (env ``DISTRIBUTED_CRAWL``, ``default``): the name of
-  the crawl the workers share (its keys are ``<spider>:<crawl>:*``);
-- ``DISTRIBUTED_WORKER_ID`` (``<host>-<pid>``): this worker's name, unique;
-- ``DISTRIBUTED_HEARTBEAT_SECONDS`` (10): a worker silent this long is gone,
-  and its requests in flight are queued again;
-- ``DISTRIBUTED_ACK_SECONDS`` (1): how often requests done are acknowledged
+- ``DISTRIBUTED``: this process is one worker of a Redis-backed crawl;
+- ``REDIS_URL`` (from the environment): the shared Redis; a password in it is
+  never logged;
+- ``DISTRIBUTED_CRAWL`` (from the environment): the name of the crawl the
+  workers share (its keys are ``<spider>:<crawl>:*``);
+- ``DISTRIBUTED_WORKER_ID``: this worker's name, unique; empty:
+  ``<host>-<pid>`` (:func:`default_worker_id`);
+- ``DISTRIBUTED_HEARTBEAT_SECONDS``: a worker silent this long is gone, and
+  its requests in flight are queued again;
+- ``DISTRIBUTED_ACK_SECONDS``: how often requests done are acknowledged
   (their items in the feeds and, with MongoDB, stored);
-- ``DISTRIBUTED_POLL_SECONDS`` (0.2): how often a worker without work looks
-  at the shared queue;
-- ``DISTRIBUTED_RATE_LIMIT`` (0: none): requests per second to the site, all
-  workers together; 429s lower it for all of them (``THROTTLE_429_*``).
+- ``DISTRIBUTED_POLL_SECONDS``: how often a worker without work looks at the
+  shared queue;
+- ``DISTRIBUTED_RATE_LIMIT``: requests per second to the site, all workers
+  together (0: none); 429s lower it for all of them (``THROTTLE_429_*``, and
+  ``AUTOTHROTTLE_MAX_DELAY`` for the lowest rate).
 """
 
 from __future__ import annotations
@@ -30,23 +33,27 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio
 
+from crawler import settings as defaults
 from crawler.exceptions import DistributedConfigError
 from crawler.redact import redact_url
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: redis-py's defaults wait forever; a worker must notice a lost Redis
 _CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": 30, "socket_connect_timeout": 10}
 
 
 def default_worker_id() -> str:
+    """This worker's name when ``DISTRIBUTED_WORKER_ID`` is empty."""
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
 class DistributedConfig:
+    """The settings of distributed crawling, read once; a bad one raises
+    :class:`~crawler.exceptions.DistributedConfigError` naming it."""
+
     enabled: bool
     redis_url: str
     crawl: str
@@ -64,17 +71,23 @@ class DistributedConfig:
     def from_settings(cls, settings: BaseSettings) -> DistributedConfig:
         config = cls(
             enabled=settings.getbool("DISTRIBUTED"),
-            redis_url=settings.get("REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
-            crawl=str(settings.get("DISTRIBUTED_CRAWL") or "default"),
+            redis_url=settings.get("REDIS_URL") or defaults.REDIS_URL,
+            crawl=str(settings.get("DISTRIBUTED_CRAWL") or defaults.DISTRIBUTED_CRAWL),
             worker_id=str(settings.get("DISTRIBUTED_WORKER_ID") or default_worker_id()),
-            heartbeat=settings.getfloat("DISTRIBUTED_HEARTBEAT_SECONDS", 10.0),
-            ack_interval=settings.getfloat("DISTRIBUTED_ACK_SECONDS", 1.0),
-            poll_interval=settings.getfloat("DISTRIBUTED_POLL_SECONDS", 0.2),
-            rate_limit=settings.getfloat("DISTRIBUTED_RATE_LIMIT", 0.0),
-            backoff=settings.getfloat("THROTTLE_429_BACKOFF", 0.9),
-            window=settings.getfloat("THROTTLE_429_WINDOW", 2.0),
-            recovery=settings.getfloat("THROTTLE_429_RECOVERY", 0.02),
-            max_delay=settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 30.0),
+            heartbeat=settings.getfloat(
+                "DISTRIBUTED_HEARTBEAT_SECONDS", defaults.DISTRIBUTED_HEARTBEAT_SECONDS
+            ),
+            ack_interval=settings.getfloat(
+                "DISTRIBUTED_ACK_SECONDS", defaults.DISTRIBUTED_ACK_SECONDS
+            ),
+            poll_interval=settings.getfloat(
+                "DISTRIBUTED_POLL_SECONDS", defaults.DISTRIBUTED_POLL_SECONDS
+            ),
+            rate_limit=settings.getfloat("DISTRIBUTED_RATE_LIMIT", defaults.DISTRIBUTED_RATE_LIMIT),
+            backoff=settings.getfloat("THROTTLE_429_BACKOFF", defaults.THROTTLE_429_BACKOFF),
+            window=settings.getfloat("THROTTLE_429_WINDOW", defaults.THROTTLE_429_WINDOW),
+            recovery=settings.getfloat("THROTTLE_429_RECOVERY", defaults.THROTTLE_429_RECOVERY),
+            max_delay=settings.getfloat("AUTOTHROTTLE_MAX_DELAY"),
         )
         config.check()
         return config

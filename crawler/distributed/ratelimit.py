@@ -162,7 +162,6 @@ class RateLimitedDownloadHandler(HTTP11DownloadHandler):
 
     @property
     def stats(self) -> StatsCollector:
-        assert self.crawler.stats is not None
         return self.crawler.stats
 
     def _key(self) -> str:
@@ -183,7 +182,7 @@ class RateLimitedDownloadHandler(HTTP11DownloadHandler):
         args = [self.config.rate_limit, self.config.recovery]
         wait, sent_at = await self._reserve(keys=[self._key()], args=args)
         if float(wait) < 0:  # no limit
-            return sent_at.decode()  # type: ignore[no-any-return]
+            return sent_at.decode()
         if float(wait) > 0:
             self.stats.inc_value("distributed/rate/waited")
         while True:
@@ -191,7 +190,7 @@ class RateLimitedDownloadHandler(HTTP11DownloadHandler):
                 await asyncio.sleep(float(wait))
             wait, sent_at = await self._confirm(keys=[self._key()], args=args)
             if sent_at:
-                return sent_at.decode()  # type: ignore[no-any-return]
+                return sent_at.decode()
 
     async def _refused(self, sent_at: str) -> None:
         limit = await self._on_429(

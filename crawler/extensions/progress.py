@@ -10,8 +10,8 @@ where a total that is not exact yet (listings still being read) is shown as
 quiet. It replaces Scrapy's LogStats line (pages and items per minute), which
 says less.
 
-Settings:
-- ``PROGRESS_INTERVAL``: seconds between lines (default 30; 0 switches it off)
+Settings (the value and its reason: ``crawler/settings.py``):
+- ``PROGRESS_INTERVAL``: seconds between lines (0 switches it off)
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
 from crawler import ledger
+from crawler import settings as defaults
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -47,7 +48,7 @@ def progress_line(name: str, done: int, total: int | None, exact: bool, elapsed:
 
 class Progress:
     def __init__(self, crawler: Crawler) -> None:
-        self.interval = crawler.settings.getfloat("PROGRESS_INTERVAL")
+        self.interval = crawler.settings.getfloat("PROGRESS_INTERVAL", defaults.PROGRESS_INTERVAL)
         if self.interval <= 0:
             raise NotConfigured("PROGRESS_INTERVAL is 0")
         self.crawler = crawler
@@ -71,9 +72,9 @@ class Progress:
 
     def log(self) -> None:
         spider = self.crawler.spider
-        stats = self.crawler.stats
-        if spider is None or stats is None:
+        if spider is None:
             return
+        stats = self.crawler.stats
         total, exact = getattr(spider, "progress_total", lambda: (None, False))()
         logger.info(
             "%s",

@@ -13,11 +13,12 @@ its share of failed records is above ``REPORT_MAX_FAILURE_SHARE`` or when it
 produced fewer than ``REPORT_MIN_ITEMS`` items. Its problems are stored in the
 ``run/problems`` stat, which the command reads.
 
-Settings:
-- ``REPORT_ENABLED`` (default ``True``)
-- ``REPORT_MAX_FAILURE_SHARE`` (default ``0.0``: any failed record breaks the
-  run; set e.g. ``0.01`` where the site always has some stale ids)
-- ``REPORT_MIN_ITEMS`` (default ``0``: no minimum)
+Settings (their values and reasons: ``crawler/settings.py``):
+- ``REPORT_ENABLED``: whether the report is written and the verdict given
+- ``REPORT_MAX_FAILURE_SHARE``: the largest share of failed records a good run
+  has (0: any failed record breaks the run; e.g. ``0.01`` where the site
+  always has some stale ids)
+- ``REPORT_MIN_ITEMS``: the fewest items a good run produces (0: no minimum)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from crawler import ledger
+from crawler import settings as defaults
 from crawler.run import run_dir
 
 if TYPE_CHECKING:
@@ -106,11 +108,13 @@ def problems_of(report: dict[str, Any], max_failure_share: float, min_items: int
 class RunReport:
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        if not settings.getbool("REPORT_ENABLED"):
+        if not settings.getbool("REPORT_ENABLED", defaults.REPORT_ENABLED):
             raise NotConfigured("REPORT_ENABLED is off")
         self.crawler = crawler
-        self.max_failure_share = settings.getfloat("REPORT_MAX_FAILURE_SHARE")
-        self.min_items = settings.getint("REPORT_MIN_ITEMS")
+        self.max_failure_share = settings.getfloat(
+            "REPORT_MAX_FAILURE_SHARE", defaults.REPORT_MAX_FAILURE_SHARE
+        )
+        self.min_items = settings.getint("REPORT_MIN_ITEMS", defaults.REPORT_MIN_ITEMS)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -119,7 +123,6 @@ class RunReport:
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         stats = self.crawler.stats
-        assert stats is not None
         values = dict(stats.get_stats())
         values.setdefault("finish_reason", reason)
         values.setdefault("finish_time", datetime.now(UTC))

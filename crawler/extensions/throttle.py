@@ -14,7 +14,12 @@ slot's delay to the larger of two rules:
   concurrency / latency, falls as soon as the latency grows; the delay would
   only add a timer per request and random gaps, and cost a site that answers
   fine about a third of its throughput (measured: 0.45 instead of 0.71 of the
-  limit of the latency-bound benchmark);
+  limit of the latency-bound benchmark). Hence an unset target is
+  ``CONCURRENT_REQUESTS_PER_DOMAIN`` as the crawl has it (``-s``, a spider's
+  ``custom_settings``), read when the crawl starts, not the value of
+  ``crawler/settings.py``: a crawl that raises the cap gets no latency delay
+  it did not ask for; a target set anywhere (``-s
+  AUTOTHROTTLE_TARGET_CONCURRENCY=4``) is kept;
 - 429 (a rate per slot, :class:`SlotRate`): on a 429 for a request sent after
   the slot's last decrease, the rate drops to ``THROTTLE_429_BACKOFF`` times
   the rate the site admitted (non-429 responses) over the last
@@ -34,10 +39,18 @@ with the latency rule only. ``AUTOTHROTTLE_ENABLED`` switches this
 extension on and off as it does AutoThrottle; ``THROTTLE_429_ENABLED = False``
 leaves AutoThrottle's latency rule alone.
 
-Settings: ``AUTOTHROTTLE_*`` (Scrapy's), ``THROTTLE_429_ENABLED`` (True),
-``THROTTLE_429_BACKOFF`` (0.9), ``THROTTLE_429_WINDOW`` (2 s),
-``THROTTLE_429_RECOVERY`` (0.02 per second). Per request (``meta``):
-``autothrottle_dont_adjust_delay`` (as AutoThrottle).
+Settings: ``AUTOTHROTTLE_*`` (Scrapy's; ``AUTOTHROTTLE_TARGET_CONCURRENCY`` as
+above) and ours (their values and reasons: ``crawler/settings.py``):
+
+- ``THROTTLE_429_ENABLED``: whether the 429 rule runs;
+- ``THROTTLE_429_BACKOFF``: the share of the admitted rate a slot drops to on
+  a 429;
+- ``THROTTLE_429_WINDOW``: the seconds of responses the admitted rate is
+  measured over;
+- ``THROTTLE_429_RECOVERY``: the share by which the rate grows per second
+  without a 429.
+
+Per request (``meta``): ``autothrottle_dont_adjust_delay`` (as AutoThrottle).
 
 Stats: ``throttle/429_responses``, ``throttle/429_decreases``,
 ``throttle/rate/<slot>`` (requests/s set by the last decrease).
@@ -53,6 +66,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scrapy.extensions.throttle import AutoThrottle
+from scrapy.settings import SETTINGS_PRIORITIES
+
+from crawler import settings as defaults
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -67,8 +83,22 @@ logger = logging.getLogger(__name__)
 _UNLIMITED_GROWTH = 1000.0
 
 
+def target_concurrency(settings: BaseSettings) -> float:
+    """``AUTOTHROTTLE_TARGET_CONCURRENCY`` where it is set (the project, a spider,
+    ``-s``), else ``CONCURRENT_REQUESTS_PER_DOMAIN``, read now (at or above the
+    slot's concurrency the latency rule leaves the pacing to the cap)."""
+    priority = settings.getpriority("AUTOTHROTTLE_TARGET_CONCURRENCY")
+    if priority is not None and priority > SETTINGS_PRIORITIES["default"]:
+        return settings.getfloat("AUTOTHROTTLE_TARGET_CONCURRENCY")
+    return float(settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+
+
 @dataclass(frozen=True, slots=True)
 class ThrottleConfig:
+    """The throttle's settings, read once. Scrapy's own come from Scrapy's
+    defaults; the defaults of ours are those of :mod:`crawler.settings`, also
+    for settings objects that lack them (unit tests)."""
+
     limit_429: bool
     backoff: float
     window: float
@@ -80,11 +110,11 @@ class ThrottleConfig:
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ThrottleConfig:
         config = cls(
-            limit_429=settings.getbool("THROTTLE_429_ENABLED", True),
-            backoff=settings.getfloat("THROTTLE_429_BACKOFF", 0.9),
-            window=settings.getfloat("THROTTLE_429_WINDOW", 2.0),
-            recovery=settings.getfloat("THROTTLE_429_RECOVERY", 0.02),
-            target_concurrency=settings.getfloat("AUTOTHROTTLE_TARGET_CONCURRENCY"),
+            limit_429=settings.getbool("THROTTLE_429_ENABLED", defaults.THROTTLE_429_ENABLED),
+            backoff=settings.getfloat("THROTTLE_429_BACKOFF", defaults.THROTTLE_429_BACKOFF),
+            window=settings.getfloat("THROTTLE_429_WINDOW", defaults.THROTTLE_429_WINDOW),
+            recovery=settings.getfloat("THROTTLE_429_RECOVERY", defaults.THROTTLE_429_RECOVERY),
+            target_concurrency=target_concurrency(settings),
             min_delay=settings.getfloat("DOWNLOAD_DELAY"),
             max_delay=settings.getfloat("AUTOTHROTTLE_MAX_DELAY"),
         )
@@ -184,6 +214,9 @@ class RateLimitThrottle(AutoThrottle):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)  # NotConfigured unless AUTOTHROTTLE_ENABLED
         self.config = ThrottleConfig.from_settings(crawler.settings)
+        # AutoThrottle read the setting alone (Scrapy's 1.0 when unset); its
+        # latency rule (_adjust_delay) divides by this
+        self.target_concurrency = self.config.target_concurrency
         # AutoThrottle reads them again when the spider opens; the same values
         self.mindelay, self.maxdelay = self.config.min_delay, self.config.max_delay
         self.states: dict[str, _SlotState] = {}
@@ -220,7 +253,7 @@ class RateLimitThrottle(AutoThrottle):
         if state is None:
             state = self.states[key] = _SlotState(config.slot_rate(), slot.delay, slot.jitter)
         if response.status == 429:
-            self.crawler.stats.inc_value("throttle/429_responses")  # type: ignore[union-attr]
+            self.crawler.stats.inc_value("throttle/429_responses")
             if config.limit_429 and state.rate.observe(now, now - latency, 429):
                 self._decreased(key, state.rate.rate)
         elif config.limit_429:
@@ -250,7 +283,6 @@ class RateLimitThrottle(AutoThrottle):
 
     def _decreased(self, key: str, rate: float) -> None:
         stats = self.crawler.stats
-        assert stats is not None
         stats.inc_value("throttle/429_decreases")
         stats.set_value(f"throttle/rate/{key}", round(rate, 2))
         logger.info(

@@ -11,9 +11,10 @@ connection or a proxy's error page). The n-th retry waits
 
 - ``Retry-After`` when the response has one, in seconds or as an HTTP date
   (at most ``RETRY_AFTER_MAX``), else
-- ``min(RETRY_BACKOFF_MAX, RETRY_BACKOFF_BASE * 2 ** (n - 1))``, of which the
-  share ``RETRY_BACKOFF_JITTER`` is random (0.5: between half and all of it),
-  so that requests that failed together do not come back together.
+- ``min(RETRY_BACKOFF_MAX, RETRY_BACKOFF_BASE * 2 ** (n - 1))``
+  (:func:`crawler.backoff.exponential_delay`), of which the share
+  ``RETRY_BACKOFF_JITTER`` is random (at 0.5: between half and all of it), so that
+  requests that failed together do not come back together.
 
 Nothing sleeps: the retry request goes back to the engine at once; when it
 reaches the scheduler (``request_scheduled``) it is held back on a timer and
@@ -31,9 +32,15 @@ reaches the errback; the spider records the failure under
 
 Settings, as in Scrapy: ``RETRY_ENABLED``, ``RETRY_TIMES``, ``RETRY_HTTP_CODES``,
 ``RETRY_EXCEPTIONS``, ``RETRY_PRIORITY_ADJUST``, ``RETRY_GIVE_UP_LOG_LEVEL``.
-Ours: ``RETRY_BACKOFF_BASE`` (1.0 s), ``RETRY_BACKOFF_MAX`` (60 s),
-``RETRY_BACKOFF_JITTER`` (0.5), ``RETRY_AFTER_MAX`` (120 s),
-``RETRY_MALFORMED_JSON`` (True).
+Ours (their values and reasons: ``crawler/settings.py``):
+
+- ``RETRY_BACKOFF_BASE``: seconds before the first retry, doubling for each
+  retry after it;
+- ``RETRY_BACKOFF_MAX``: the longest backoff;
+- ``RETRY_BACKOFF_JITTER``: the random share of each backoff (0: none);
+- ``RETRY_AFTER_MAX``: the longest wait a ``Retry-After`` header may set;
+- ``RETRY_MALFORMED_JSON``: whether a 200 JSON response that does not parse is
+  retried.
 
 Per request (``meta``): ``dont_retry``, ``max_retry_times``,
 ``retry_backoff_base``, ``retry_backoff_max``.
@@ -67,6 +74,8 @@ from scrapy.exceptions import (
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.misc import load_object
 
+from crawler import settings as defaults
+from crawler.backoff import exponential_delay
 from crawler.failures import failure_reason
 
 if TYPE_CHECKING:
@@ -114,6 +123,10 @@ def malformed_json(response: Response) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class RetryConfig:
+    """The ``RETRY_*`` settings, read once. Scrapy's own come from Scrapy's
+    defaults; the defaults of ours are those of :mod:`crawler.settings`, also
+    for settings objects that lack them (unit tests)."""
+
     times: int
     http_codes: frozenset[int]
     exceptions: tuple[type[BaseException], ...]
@@ -132,12 +145,12 @@ class RetryConfig:
             http_codes=frozenset(int(c) for c in settings.getlist("RETRY_HTTP_CODES")),
             exceptions=tuple(load_object(e) for e in settings.getlist("RETRY_EXCEPTIONS")),
             priority_adjust=settings.getint("RETRY_PRIORITY_ADJUST"),
-            give_up_log_level=settings.get("RETRY_GIVE_UP_LOG_LEVEL", "ERROR"),
-            backoff_base=settings.getfloat("RETRY_BACKOFF_BASE", 1.0),
-            backoff_max=settings.getfloat("RETRY_BACKOFF_MAX", 60.0),
-            backoff_jitter=settings.getfloat("RETRY_BACKOFF_JITTER", 0.5),
-            retry_after_max=settings.getfloat("RETRY_AFTER_MAX", 120.0),
-            malformed_json=settings.getbool("RETRY_MALFORMED_JSON", True),
+            give_up_log_level=settings.get("RETRY_GIVE_UP_LOG_LEVEL"),
+            backoff_base=settings.getfloat("RETRY_BACKOFF_BASE", defaults.RETRY_BACKOFF_BASE),
+            backoff_max=settings.getfloat("RETRY_BACKOFF_MAX", defaults.RETRY_BACKOFF_MAX),
+            backoff_jitter=settings.getfloat("RETRY_BACKOFF_JITTER", defaults.RETRY_BACKOFF_JITTER),
+            retry_after_max=settings.getfloat("RETRY_AFTER_MAX", defaults.RETRY_AFTER_MAX),
+            malformed_json=settings.getbool("RETRY_MALFORMED_JSON", defaults.RETRY_MALFORMED_JSON),
         )
         if not 0.0 <= config.backoff_jitter <= 1.0:
             raise ValueError(
@@ -157,7 +170,9 @@ class RetryConfig:
         not jitter."""
         base = self.backoff_base if base is None else base
         cap = self.backoff_max if cap is None else cap
-        ceiling = min(cap, base * 2.0 ** min(attempt - 1, 60))
+        # past 2 ** 60 times the base any cap is reached; a larger power would
+        # not fit in a float (an absurd max_retry_times)
+        ceiling = exponential_delay(min(attempt, 61), base, cap)
         return ceiling * (1.0 - self.backoff_jitter * rnd)
 
 
@@ -207,7 +222,6 @@ class BackoffRetryMiddleware:
 
     def _retry(self, request: Request, reason: str, response: Response | None) -> Request | None:
         meta = request.meta
-        assert self.crawler.stats is not None
         stats = self.crawler.stats
         retry = get_retry_request(
             request,
@@ -235,7 +249,7 @@ class BackoffRetryMiddleware:
         if response is not None:
             after = retry_after_seconds(response.headers.get(b"Retry-After"), datetime.now(UTC))
             if after is not None:
-                self.crawler.stats.inc_value("retry/retry_after_count")  # type: ignore[union-attr]
+                self.crawler.stats.inc_value("retry/retry_after_count")
                 return min(after, self.config.retry_after_max)
         return self.config.backoff(
             attempt,
@@ -256,13 +270,12 @@ class BackoffRetryMiddleware:
     def _release(self, request: Request) -> None:
         self.held.pop(request, None)
         engine = self.crawler.engine
-        if engine is None or engine.spider is None:
+        if engine.spider is None:
             return  # no open spider: nothing to schedule into
         try:
             engine.crawl(request)
         except Exception:  # a timer callback is a boundary: log, keep the crawl going
             # e.g. a stop that closed the scheduler before spider_closed
-            assert self.crawler.stats is not None
             self.crawler.stats.inc_value("retry/lost_at_close")
             logger.warning("Could not schedule the retry of %s again", request, exc_info=True)
 
@@ -278,7 +291,7 @@ class BackoffRetryMiddleware:
             "them again when it resumes).",
             len(self.held),
         )
-        self.crawler.stats.set_value("retry/held_at_close", len(self.held))  # type: ignore[union-attr]
+        self.crawler.stats.set_value("retry/held_at_close", len(self.held))
         for timer in self.held.values():
             timer.cancel()
         self.held.clear()
