@@ -66,7 +66,8 @@ class DistributedStartMiddleware:
             while True:
                 if await server.set(keys.seed, me, nx=True):
                     break
-                holder = (await server.get(keys.seed) or b"").decode()
+                value = await server.get(keys.seed) or b""
+                holder = value.decode() if isinstance(value, bytes) else value
                 if holder == DONE:
                     logger.info("Crawl %s is seeded: taking requests from the queue.", keys.prefix)
                     return
@@ -82,6 +83,6 @@ class DistributedStartMiddleware:
             async for item_or_request in start:
                 yield item_or_request
             await server.set(keys.seed, DONE)
-            self.crawler.stats.set_value("distributed/seeded", 1)  # type: ignore[union-attr]
+            self.crawler.stats.set_value("distributed/seeded", 1)
         finally:
             await server.aclose()

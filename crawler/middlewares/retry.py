@@ -77,6 +77,7 @@ from scrapy.utils.misc import load_object
 from crawler import settings as defaults
 from crawler.backoff import exponential_delay
 from crawler.failures import failure_reason
+from crawler.responses import decoded
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -110,12 +111,14 @@ def retry_after_seconds(value: bytes | str | None, now: datetime) -> float | Non
 
 
 def malformed_json(response: Response) -> bool:
-    """A response that says it is JSON and whose body does not parse."""
+    """A response that says it is JSON and whose body does not parse. The
+    body is decoded once: the spider reads what was decoded here
+    (:func:`crawler.responses.decoded`)."""
     content_type = response.headers.get(b"Content-Type") or b""
     if b"json" not in content_type.lower():
         return False
     try:
-        orjson.loads(response.body)
+        decoded(response)
     except orjson.JSONDecodeError:
         return True
     return False

@@ -140,7 +140,7 @@ def parse_time(value: str) -> time:
         parts = [int(p) for p in value.split(":")]
         if len(parts) not in (2, 3):
             raise ValueError(value)
-        return time(*parts)
+        return time(parts[0], parts[1], parts[2] if len(parts) == 3 else 0)
     except ValueError:
         raise DailyConfigError(
             f"--at: {value!r} is not a time of day (HH:MM or HH:MM:SS)."
@@ -216,7 +216,8 @@ class ScrapydApi:
         return data
 
     def jobs(self, project: str) -> dict[str, list[dict[str, Any]]]:
-        return self.call("listjobs.json", [("project", project)])  # type: ignore[no-any-return]
+        jobs: dict[str, list[dict[str, Any]]] = self.call("listjobs.json", [("project", project)])
+        return jobs
 
     def schedule(
         self, project: str, spider: str, jobid: str, settings: Sequence[tuple[str, str]]
