@@ -164,7 +164,7 @@ EXTENSIONS = {
     "crawler.extensions.throttle.RateLimitThrottle": 0,
     # JOBDIR jobs that resume exactly after a kill (off without JOBDIR); after
     # the feed exporter (0), whose item filters it extends on resume
-    "crawler.extensions.resume.ResumeJournal": 130,
+    "crawler.resume.extension.ResumeJournal": 130,
     # an open console on a production crawler is a remote shell (security)
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,

@@ -26,14 +26,8 @@ import pytest
 from helpers import ROOT, duplicates
 from pymongo import MongoClient
 
-from crawler.extensions.resume import (
-    JobState,
-    cut_torn_line,
-    feed_files,
-    frame,
-    keep_lines,
-    read_records,
-)
+from crawler.resume.journal import JobState, frame, read_records
+from crawler.resume.outputs import cut_torn_line, feed_files, keep_lines
 from sim.testing import SimProcess
 
 #: few parallel requests and some latency: a crawl of the tiny catalogue takes
