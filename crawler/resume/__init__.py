@@ -44,5 +44,9 @@ Settings: ``JOBDIR`` (Scrapy's; off without it), ``RESUME_CHECKPOINT_SECONDS``
 - :mod:`.outputs`: the run's files repaired (torn lines, the failures and
   rejects kept, a feed's files and batch numbers);
 - :mod:`.extension`: :class:`~crawler.resume.extension.ResumeJournal`, the
-  extension (listed in ``EXTENSIONS``).
+  extension (listed in ``EXTENSIONS``);
+- :mod:`.feeds`: :class:`~crawler.resume.feeds.KnownKeysFilter`, the
+  ``item_filter`` of a feed the job continues;
+- :mod:`.addon`: :class:`~crawler.resume.addon.ResumeAddon` (listed in
+  ``ADDONS``), which gives that filter to those feeds.
 """

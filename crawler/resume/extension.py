@@ -16,32 +16,15 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
 from scrapy.utils.job import job_dir
 from scrapy.utils.request import request_from_dict
 
-from crawler.resume.journal import JobState, frame, read_records
+from crawler.resume.journal import JOURNAL, JobState, frame, read_records
 from crawler.resume.outputs import keep_done_records, repair_feeds
-from crawler.settlement import Settlement, feed_exporter
+from crawler.settlement import Settlement
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
-
-
-class KnownKeysFilter:
-    """A feed's item filter that also refuses items the feed holds already."""
-
-    def __init__(self, inner: Any, key_field: str, keys: set[Any], on_skip: Callable[[], None]):
-        self.inner, self.key_field, self.keys, self.on_skip = inner, key_field, keys, on_skip
-
-    def accepts(self, item: Any) -> bool:
-        if not self.inner.accepts(item):
-            return False
-        if getattr(item, self.key_field, None) in self.keys:
-            self.on_skip()
-            return False
-        return True
 
 
 class ResumeJournal:
@@ -51,7 +34,7 @@ class ResumeJournal:
             raise NotConfigured("no JOBDIR")
         self.crawler = crawler
         self.jobdir = Path(jobdir)
-        self.path = self.jobdir / "resume.journal"
+        self.path = self.jobdir / JOURNAL
         self.interval = crawler.settings.getfloat("RESUME_CHECKPOINT_SECONDS", 2.0)
         self.fingerprint = crawler.request_fingerprinter.fingerprint
         spider = crawler.spider
@@ -59,12 +42,11 @@ class ResumeJournal:
         data = self.path.read_bytes() if self.path.exists() else b""
         self.past = JobState.replay(read_records(data)[0])
         #: the spider of the job, when the JOBDIR holds one of another spider
-        self.mismatch = self.past.spider if self.past.spider not in (None, spider.name) else None
+        self.mismatch = self.past.other_spider(spider.name)
         #: fingerprints done, or scheduled again, by earlier runs of the job
         self.known = set(self.past.done) | set(self.past.pending)
-        self.feed_keys: dict[str, tuple[str, set[Any]]] = {}
         self.carried: list[dict[str, Any]] = []
-        if self.past.run_id and not self.mismatch:
+        if self.past.resumed_by(spider.name):
             if spider.run_id != self.past.run_id:
                 logger.info("Resuming job %s: run id %s.", jobdir, self.past.run_id)
             spider.run_id = self.past.run_id
@@ -109,8 +91,7 @@ class ResumeJournal:
 
     def _repair_outputs(self, spider: Spider) -> None:
         settings = self.crawler.settings
-        batch_offset, self.feed_keys = repair_feeds(spider, settings)
-        spider.feed_batch_offset = batch_offset  # type: ignore[attr-defined]
+        spider.feed_batch_offset = repair_feeds(spider, settings)  # type: ignore[attr-defined]
         self.carried = keep_done_records(spider, settings, set(self.past.done.values()))
 
     def spider_opened(self, spider: Spider) -> None:
@@ -123,7 +104,6 @@ class ResumeJournal:
             )
             raise CloseSpider("jobdir_mismatch")
         engine = self.crawler.engine
-        self._wrap_feed_filters()
         for record in self.carried:
             self.stats.inc_value("failures/count")
             self.stats.inc_value(f"failures/{record.get('kind')}/{record.get('reason')}")
@@ -143,25 +123,6 @@ class ResumeJournal:
                 len(self.carried),
             )
         self.task = asyncio.ensure_future(self._checkpoints())
-
-    def _wrap_feed_filters(self) -> None:
-        exporter = feed_exporter(self.crawler)
-        if exporter is None:
-            return
-        for template, (key_field, keys) in self.feed_keys.items():
-            if template not in exporter.filters or not keys:
-                continue
-            stat = f"resume/feed_skipped/{Path(template).stem.split('-')[0]}"
-            wrapped = KnownKeysFilter(
-                exporter.filters[template],
-                key_field,
-                keys,
-                lambda stat=stat: self.stats.inc_value(stat),
-            )
-            exporter.filters[template] = wrapped
-            for slot in exporter.slots:
-                if slot.uri_template == template:
-                    slot.filter = wrapped
 
     # -- the crawl ------------------------------------------------------------
 

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
+#: the journal's name in the JOBDIR
+JOURNAL = "resume.journal"
 _FRAME = struct.Struct(">II")  # payload length, CRC-32 of the payload
 
 
@@ -61,6 +64,15 @@ class JobState:
                     state.done[fp] = url
         return state
 
+    def other_spider(self, spider: str) -> str | None:
+        """The job's spider, when it is not ``spider``."""
+        return self.spider if self.spider not in (None, spider) else None
+
+    def resumed_by(self, spider: str) -> bool:
+        """Whether a run of ``spider`` resumes this job: it has a run, of no
+        other spider."""
+        return bool(self.run_id) and not self.other_spider(spider)
+
     def records(self) -> Iterator[tuple[Any, ...]]:
         """The same state as a compact journal."""
         yield ("run", {"run_id": self.run_id, "spider": self.spider})
@@ -68,3 +80,17 @@ class JobState:
             yield ("D", list(self.done.items()))
         for fp, request in self.pending.items():
             yield ("S", fp, request)
+
+
+def read_run(path: Path) -> JobState:
+    """The run of the journal at ``path`` (its first record), without the
+    requests: what the job is, for a component that starts before the
+    extension reads the whole journal. An empty state without a journal."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_FRAME.size)
+            if len(head) == _FRAME.size:
+                head += handle.read(_FRAME.unpack(head)[0])
+    except FileNotFoundError:
+        return JobState()
+    return JobState.replay(read_records(head)[0][:1])

@@ -4,7 +4,9 @@ this run continues them.
 - a feed's files (:func:`feed_files`) lose a line torn by the stop
   (:func:`cut_torn_line`); this run numbers its batch files after theirs
   (:func:`repair_feeds`). Only local JSON Lines feeds that are appended to are
-  continued (:func:`continued`);
+  continued (:func:`continued`), and the keys their files hold
+  (:func:`held_keys`) are not written again
+  (:class:`~crawler.resume.feeds.KnownKeysFilter`);
 - the failures and rejects files keep the records of requests that are done
   (:func:`keep_lines`, :func:`keep_done_records`).
 """
@@ -79,25 +81,50 @@ def feed_files(template: str, uri_params: dict[str, Any]) -> tuple[list[Path], r
     return sorted(Path(p) for p in found if pattern.match(p)), pattern
 
 
-def repair_feeds(
-    spider: Spider, settings: BaseSettings
-) -> tuple[int, dict[str, tuple[str, set[Any]]]]:
-    """Cut the lines torn by the stop from the files of the feeds the run
-    continues; return the highest batch number of their files (0: none) and,
-    per feed whose item class has a ``key_field``, the keys its files hold."""
-    # the parameters the feed exporter fills a URI template with
+def continued(options: dict[str, Any]) -> bool:
+    """Whether a resumed run continues a feed's files (``options`` completed
+    with the defaults): a JSON Lines feed appended to. "-O" truncates the file
+    when the run opens it, and a JSON array or a CSV file cannot be continued
+    after a kill."""
+    return not options.get("overwrite") and options["format"] in _LINES_FORMATS
+
+
+def key_field(options: dict[str, Any]) -> str | None:
+    """The field that identifies a feed's items: the ``key_field`` of its one
+    item class, if it has one."""
+    classes = [load_object(c) for c in options.get("item_classes") or ()]
+    return getattr(classes[0], "key_field", None) if len(classes) == 1 else None
+
+
+def run_feed_files(
+    template: str, options: dict[str, Any], spider: Spider
+) -> tuple[list[Path], re.Pattern[str]]:
+    """:func:`feed_files` of a feed (``options`` completed with the defaults),
+    its URI template filled in as the feed exporter fills it for ``spider``."""
     params = {name: getattr(spider, name) for name in dir(spider)}
     params["batch_id"] = 1
+    return feed_files(template, load_object(options["uri_params"])(params, spider))
+
+
+def held_keys(files: list[Path], field: str) -> set[Any]:
+    """The values of ``field`` in the complete lines of JSON Lines files."""
+    keys: set[Any] = set()
+    for path in files:
+        data = path.read_bytes()
+        lines = data[: data.rfind(b"\n") + 1].splitlines()
+        keys.update(orjson.loads(line).get(field) for line in lines)
+    return keys
+
+
+def repair_feeds(spider: Spider, settings: BaseSettings) -> int:
+    """Cut the lines torn by the stop from the files of the feeds the run
+    continues (a WARNING names the others that have files); return the
+    highest batch number of those files (0: none)."""
     batches = [0]
-    feed_keys: dict[str, tuple[str, set[Any]]] = {}
-    for template, options in settings.getdict("FEEDS").items():
-        options = feed_complete_default_values_from_settings(options, settings, str(template))
-        files, pattern = feed_files(
-            str(template), load_object(options["uri_params"])(dict(params), spider)
-        )
-        if files and (options.get("overwrite") or options["format"] not in _LINES_FORMATS):
-            # "-O" truncates the file when the run opens it, and a JSON array
-            # or a CSV file cannot be continued after a kill
+    for template, given in settings.getdict("FEEDS").items():
+        options = feed_complete_default_values_from_settings(given, settings, str(template))
+        files, pattern = run_feed_files(str(template), options, spider)
+        if files and not continued(options):
             logger.warning(
                 "Resume: the feed %s is not resumable (only JSON Lines feeds "
                 "that are appended to are); it holds the items of this run "
@@ -105,22 +132,13 @@ def repair_feeds(
                 template,
             )
             continue
-        classes = [load_object(c) for c in options.get("item_classes") or ()]
-        key_field = getattr(classes[0], "key_field", None) if len(classes) == 1 else None
-        keys: set[Any] = set()
         for path in files:
             if cut_torn_line(path):
                 logger.info("Resume: cut a line torn by the stop from %s.", path)
             match = pattern.match(str(path))
             if match and match.groups():  # a template with %(batch_id)d
                 batches.append(int(match.group(1)))
-            if key_field:
-                keys.update(
-                    orjson.loads(line).get(key_field) for line in path.read_bytes().splitlines()
-                )
-        if key_field:
-            feed_keys[str(template)] = (key_field, keys)
-    return max(batches), feed_keys
+    return max(batches)
 
 
 def keep_done_records(
