@@ -9,7 +9,7 @@ import os
 import pickle
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
@@ -23,6 +23,7 @@ from crawler.settlement import Settlement
 if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ class ResumeJournal:
         self.path = self.jobdir / JOURNAL
         self.interval = crawler.settings.getfloat("RESUME_CHECKPOINT_SECONDS", 2.0)
         self.fingerprint = crawler.request_fingerprinter.fingerprint
-        spider = crawler.spider
+        # one of ours (crawler.spiders.base.MarketplaceSpider): run_id names its run folder
+        spider: Any = crawler.spider
         assert spider is not None
         data = self.path.read_bytes() if self.path.exists() else b""
         self.past = JobState.replay(read_records(data)[0])
@@ -50,7 +52,10 @@ class ResumeJournal:
             if spider.run_id != self.past.run_id:
                 logger.info("Resuming job %s: run id %s.", jobdir, self.past.run_id)
             spider.run_id = self.past.run_id
-            self._repair_outputs(spider)
+            # the feeds' files continued (the batch files numbered after theirs),
+            # the failures and rejects of requests done kept
+            spider.feed_batch_offset = repair_feeds(spider, crawler.settings)
+            self.carried = keep_done_records(spider, crawler.settings, set(self.past.done.values()))
             shutil.rmtree(self.jobdir / "requests.queue", ignore_errors=True)
         self.past.run_id, self.past.spider = spider.run_id, spider.name
         self.fd = -1 if self.mismatch else self._rewrite(self.past)
@@ -70,11 +75,11 @@ class ResumeJournal:
             crawler.signals.connect(handler, signal=signal)
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> ResumeJournal:
+    def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
     @property
-    def stats(self) -> Any:
+    def stats(self) -> StatsCollector:
         return self.crawler.stats
 
     # -- start --------------------------------------------------------------
@@ -88,11 +93,6 @@ class ResumeJournal:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
         return os.open(self.path, os.O_WRONLY | os.O_APPEND)
-
-    def _repair_outputs(self, spider: Spider) -> None:
-        settings = self.crawler.settings
-        spider.feed_batch_offset = repair_feeds(spider, settings)  # type: ignore[attr-defined]
-        self.carried = keep_done_records(spider, settings, set(self.past.done.values()))
 
     def spider_opened(self, spider: Spider) -> None:
         if self.mismatch:
