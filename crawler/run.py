@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
+from scrapy.utils.job import job_dir
+
+from crawler.resume.journal import JOURNAL, read_run
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -26,7 +29,8 @@ logger = logging.getLogger(__name__)
 def resolve_run_id(
     settings: Any, spider: str, kwargs: dict[str, Any], now: datetime | None = None
 ) -> str:
-    """The run's id, decided here once: ``-a run_id=...``, else the Scrapyd
+    """The run's id, decided here once: the JOBDIR journal's when the job
+    resumes, else ``-a run_id=...``, else the Scrapyd
     job id (Scrapyd passes ``-a _job=<jobid>``; a resumed job keeps its
     folder), else the start time in UTC. A worker of a distributed crawl adds
     its worker id, so that workers on one host never share a folder.
@@ -39,6 +43,11 @@ def resolve_run_id(
         from crawler.distributed.config import DistributedConfig  # only for workers
 
         worker = f"-{DistributedConfig.from_settings(settings).worker_id}"
+    jobdir = job_dir(settings)
+    if jobdir:  # a resumed JOBDIR job keeps the run id its journal names
+        past = read_run(Path(jobdir) / JOURNAL)
+        if past.resumed_by(spider) and past.run_id:
+            return past.run_id
     named = kwargs.get("run_id") or kwargs.get("_job")
     if named:
         return f"{named}{worker}"
@@ -64,7 +73,7 @@ def run_dir(spider: Any) -> Path:
 def uri_params(params: dict[str, Any], spider: Any) -> dict[str, Any]:
     params["output_dir"] = str(Path(spider.settings.get("OUTPUT_DIR")).expanduser())
     params["run_id"] = spider.run_id
-    # a resumed JOBDIR job (crawler.extensions.resume) numbers its batch files
+    # a resumed JOBDIR job (crawler.resume) numbers its batch files
     # after the ones its earlier runs wrote: it never appends to one of them
     params["batch_id"] += getattr(spider, "feed_batch_offset", 0)
     return params

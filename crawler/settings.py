@@ -168,9 +168,9 @@ EXTENSIONS = {
     # (Scrapy's never slows down on 429); takes AutoThrottle's place
     "scrapy.extensions.throttle.AutoThrottle": None,
     "crawler.extensions.throttle.RateLimitThrottle": 0,
-    # JOBDIR jobs that resume exactly after a kill (off without JOBDIR); after
-    # the feed exporter (0), whose item filters it extends on resume
-    "crawler.extensions.resume.ResumeJournal": 130,
+    # JOBDIR jobs that resume exactly after a kill (off without JOBDIR); the
+    # feeds it continues get their item filter from ResumeAddon (ADDONS)
+    "crawler.resume.extension.ResumeJournal": 130,
     # an open console on a production crawler is a remote shell (security)
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
@@ -239,7 +239,12 @@ REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 # the name of the crawl the workers share (Redis keys <spider>:<crawl>:*); an
 # empty variable counts as unset
 DISTRIBUTED_CRAWL = os.environ.get("DISTRIBUTED_CRAWL") or "default"
-ADDONS = {"crawler.distributed.addon.DistributedAddon": 0}
+ADDONS = {
+    "crawler.distributed.addon.DistributedAddon": 0,
+    # a resumed JOBDIR job: the feeds it continues skip the items their files
+    # hold (crawler/resume/addon.py); changes nothing otherwise
+    "crawler.resume.addon.ResumeAddon": 10,
+}
 
 # -- output -----------------------------------------------------------------
 

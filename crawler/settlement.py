@@ -1,5 +1,5 @@
 """When a request is done: one tracker, used by the JOBDIR journal
-(:mod:`crawler.extensions.resume`) and the distributed scheduler
+(:mod:`crawler.resume.extension`) and the distributed scheduler
 (:mod:`crawler.distributed.scheduler`).
 
 A request is done once it has left the engine (the downloader's and the

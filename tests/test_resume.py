@@ -1,4 +1,4 @@
-"""JOBDIR jobs stopped and resumed (crawler/extensions/resume.py, README "Stopping and resuming").
+"""JOBDIR jobs stopped and resumed (crawler/resume/, README "Stopping and resuming").
 
 Real ``scrapy crawl`` processes against a simulator with latency, stopped with
 SIGINT, SIGTERM or SIGKILL at points chosen by watching the simulator's request
@@ -26,14 +26,8 @@ import pytest
 from helpers import ROOT, duplicates
 from pymongo import MongoClient
 
-from crawler.extensions.resume import (
-    JobState,
-    cut_torn_line,
-    feed_files,
-    frame,
-    keep_lines,
-    read_records,
-)
+from crawler.resume.journal import JobState, frame, read_records
+from crawler.resume.outputs import cut_torn_line, feed_files, keep_lines
 from sim.testing import SimProcess
 
 #: few parallel requests and some latency: a crawl of the tiny catalogue takes

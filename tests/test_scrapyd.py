@@ -642,7 +642,7 @@ def test_cancelled_job_resumes_with_its_jobid(scrapyd, sim_factory, mongo_db) ->
     assert stats["product_refetched"] == {}
     assert first + second == listed and 0 < second < listed
     log = scrapyd.log("products", jobid)
-    # Scrapy's JOBDIR says "Resuming crawl", crawler.extensions.resume "Resuming job"
+    # Scrapy's JOBDIR says "Resuming crawl", crawler.resume "Resuming job"
     assert re.search(r"\] INFO: Resuming (crawl|job) ", log)
     assert log.count("INFO: Spider opened") == 2  # one log file, both parts
     ids = feed_ids(scrapyd.run_dir("products", jobid), "products")
