@@ -58,18 +58,29 @@ def run_crawl(
         "out": str(out),
     }
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "crawl_runner.py"), orjson.dumps(spec).decode()],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    log = crawl_log(tmp_path, spider)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as stderr:  # a file, not a pipe: a test can read it during the crawl
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "crawl_runner.py"), orjson.dumps(spec).decode()],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=timeout,
+        )
+    text = log.read_text(errors="replace")
     if not out.exists():
-        raise AssertionError(f"crawl {spider} wrote no result:\n{proc.stderr[-4000:]}")
+        raise AssertionError(f"crawl {spider} wrote no result:\n{text[-4000:]}")
     data = orjson.loads(out.read_bytes())
-    return CrawlResult(data["items"], data["stats"], output_dir, proc.returncode, proc.stderr)
+    return CrawlResult(data["items"], data["stats"], output_dir, proc.returncode, text)
+
+
+def crawl_log(tmp_path: Path, spider: str) -> Path:
+    """Where :func:`run_crawl` writes the crawl's log (its stderr), line by line
+    as the crawl goes: a test that runs a crawl in a thread can wait on a line."""
+    return tmp_path / f"crawl-{spider}.log"
 
 
 def duplicates(values: list[Any]) -> list[Any]:

@@ -41,6 +41,10 @@ from sim.testing import SimProcess
 SLOW = {"CONCURRENT_REQUESTS_PER_DOMAIN": 1, "RESUME_CHECKPOINT_SECONDS": 0.2}
 #: MongoDB writes often, so that a kill finds some of the work stored
 MONGO_OFTEN = {"MONGO_FLUSH_SECONDS": 0.2, "MONGO_BATCH_SIZE": 20}
+#: the simulator holding the crawl: every API request is answered 429 with a
+#: Retry-After of 1000 s (the crawler waits RETRY_AFTER_MAX, two minutes), so the
+#: crawl fetches nothing more while what it fetched settles in the journal
+HOLD = {"rate_limit": 0.001}
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +97,8 @@ class Job:
     def run(
         self, stop: Callable[[], bool] | None = None, sig: signal.Signals = signal.SIGKILL
     ) -> int:
-        """Run the command to its end; with ``stop``, send ``sig`` once it holds."""
+        """Run the command to its end; with ``stop``, send ``sig`` once it holds
+        (a :class:`Hold` is released once the crawl is gone)."""
         log_path = self.tmp / f"run-{len(self.logs)}.log"
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         with log_path.open("wb") as log:
@@ -109,6 +114,8 @@ class Job:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+                if isinstance(stop, Hold):
+                    stop.release()
         self.logs.append(log_path.read_text(errors="replace"))
         self.returncodes.append(code)
         return code
@@ -140,8 +147,33 @@ def done_requests(job_dir: Path, path: str = "/api/v2/products/") -> int:
     return sum(path in url for url in state.done.values())
 
 
-def both(*conditions: Callable[[], bool]) -> Callable[[], bool]:
-    return lambda: all(condition() for condition in conditions)
+class Hold:
+    """A stop condition in two steps: once ``reached`` holds, the simulator
+    holds the crawl (:data:`HOLD`), and the stop comes once ``then`` holds.
+
+    A condition on the journal (requests done) follows the crawl with a lag
+    that depends on the machine's speed (checkpoints, MongoDB's answers):
+    while the crawl runs, it may reach its end first. Held, the crawl can
+    only settle what it fetched, and a stop finds requests still to do."""
+
+    def __init__(
+        self, sim: SimProcess, reached: Callable[[], bool], then: Callable[[], bool] = lambda: True
+    ) -> None:
+        self.sim, self.reached, self.then = sim, reached, then
+        self.held = False
+
+    def __call__(self) -> bool:
+        if not self.held:
+            if not self.reached():
+                return False
+            self.sim.config(**HOLD)
+            self.held = True
+        return self.then()
+
+    def release(self) -> None:
+        if self.held:
+            self.sim.config(rate_limit=0.0)
+            self.held = False
 
 
 def mongo_ids(uri: str, database: str, collection: str) -> list[Any]:
@@ -265,17 +297,20 @@ def test_sigkill_then_resume_is_exact(
         env={"MONGO_URI": uri},
     )
     journal = tmp_path / "job"
-    stop = requests_reach(slow_sim, kind, kill_at)
+    reached = requests_reach(slow_sim, kind, kill_at)
+    stop = Hold(slow_sim, reached)
     if kill_resumed:  # and once the journal holds some details as done
-        stop = both(stop, lambda: done_requests(journal) >= 20)
+        stop = Hold(slow_sim, reached, lambda: done_requests(journal) >= 20)
     assert job.run(stop=stop) == -signal.SIGKILL
     assert slow_sim.stats()["by_kind"]["product"] < listed
     if kill_resumed:
         # killed again 50 details later, after more details were journaled
         slow_sim.reset()
         before = done_requests(journal)
-        stop = both(
-            requests_reach(slow_sim, "product", 50), lambda: done_requests(journal) >= before + 20
+        stop = Hold(
+            slow_sim,
+            requests_reach(slow_sim, "product", 50),
+            lambda: done_requests(journal) >= before + 20,
         )
         assert job.run(stop=stop) == -signal.SIGKILL
         assert resumed(job.logs[-1])["requeued"] > 0
@@ -315,7 +350,8 @@ def test_comments_sigkill_then_resume_is_exact(
         env={"MONGO_URI": uri},
     )
     journal = tmp_path / "job"
-    stop = both(
+    stop = Hold(
+        slow_sim,
         requests_reach(slow_sim, "reviews", 100),
         lambda: done_requests(journal, "/api/v2/reviews") >= 20,
     )
