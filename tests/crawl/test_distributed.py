@@ -26,6 +26,10 @@ from tests.support.paths import ROOT
 # -- several workers ---------------------------------------------------------------
 
 
+#: how long a request hangs while the simulator holds a crawl (< DOWNLOAD_TIMEOUT)
+HOLD_SECONDS = 3
+
+
 @dataclass
 class Worker:
     name: str
@@ -129,11 +133,29 @@ def holds_requests(settings: dict[str, Any], worker: Worker) -> bool:
         return bool(client.hlen(f"products:default:processing:{worker.name}"))
 
 
+def registered(settings: dict[str, Any]) -> int:
+    """Workers that joined the crawl (their scheduler is open)."""
+    with redis.Redis.from_url(settings["REDIS_URL"]) as client:
+        return int(client.scard("products:default:workers"))
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
+
+
+def freeze_when(worker: Worker, condition: Callable[[], bool]) -> None:
+    """SIGSTOP the worker once ``condition`` holds, and return once it still
+    holds with the worker stopped: the state the test kills it in is the one
+    it saw, whatever the worker did between the look and the signal."""
+    while True:
+        wait_for(condition)
+        worker.proc.send_signal(signal.SIGSTOP)
+        if condition():
+            return
+        worker.proc.send_signal(signal.SIGCONT)
 
 
 @pytest.mark.parametrize("count", [2, 3])
@@ -142,7 +164,12 @@ def test_workers_share_the_crawl(
 ) -> None:
     sim, settings = crawl_settings
     truth = sim.truth(reviews=0)
+    # every request hangs (well within DOWNLOAD_TIMEOUT, answered once) until
+    # every worker has joined: none finds the crawl done before it starts
+    sim.config(hang_rate=1, hang_seconds=HOLD_SECONDS)
     crawl = [workers(settings) for _ in range(count)]
+    wait_for(lambda: registered(settings) == count)
+    sim.config(hang_rate=0)
     results = [w.result() for w in crawl]
     stats = [r["stats"] for r in results]
     for worker in crawl:  # the workers run with -W error: no warning, no traceback
@@ -181,7 +208,10 @@ def test_a_killed_worker_loses_nothing(
     truth = sim.truth(reviews=0)
     sim.config(latency_ms=60)  # slow enough to kill one worker in the middle
     victim, survivor = workers(settings), workers(settings)
-    wait_for(lambda: holds_requests(settings, victim) and sim.stats()["by_kind"]["product"] >= 60)
+    freeze_when(
+        victim,
+        lambda: holds_requests(settings, victim) and sim.stats()["by_kind"]["product"] >= 60,
+    )
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     result = survivor.result()
@@ -205,7 +235,9 @@ def test_a_restarted_worker_finishes_the_crawl(
     truth = sim.truth(reviews=0)
     sim.config(latency_ms=60)
     first = workers(settings)
-    wait_for(lambda: holds_requests(settings, first) and sim.stats()["by_kind"]["product"] >= 40)
+    freeze_when(
+        first, lambda: holds_requests(settings, first) and sim.stats()["by_kind"]["product"] >= 40
+    )
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
     stats = workers(settings).result()["stats"]
