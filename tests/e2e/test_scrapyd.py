@@ -31,6 +31,8 @@ from tests.support.crawl import ROOT, duplicates
 from tests.support.scrapyd import PROJECT, ScrapydServer, wait_for
 
 VERSION = "e2e"
+#: how long a request hangs while the simulator holds a job (< DOWNLOAD_TIMEOUT)
+HOLD_SECONDS = 3
 #: the crawler's own environment variables: the tests pass what they mean to
 CRAWLER_ENV = (
     "MARKETPLACE_URL",
@@ -308,36 +310,58 @@ def test_credentials_stay_out_of_scrapyd_logs_and_listings(
     assert mongo_uri not in scrapyd_log + listing
 
 
+def start_daily_scheduler(
+    scrapyd: ScrapydServer, settings: dict[str, str], log_path: Path
+) -> tuple[subprocess.Popen[str], datetime]:
+    """The daily scheduler (its output in ``log_path``), firing 5 s after it
+    was started, and when it fires. The time is fixed before the process
+    starts; one that comes up too late fires tomorrow, as its "next run at"
+    line says: it is stopped, and started again with a later time."""
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    for _ in range(5):
+        fire_at = (datetime.now(zone) + timedelta(seconds=5)).replace(microsecond=0)
+        argv = ["--at", fire_at.strftime("%H:%M:%S"), "--timezone", zone.key, "--poll", "0.5"]
+        for name, value in settings.items():
+            argv += ["--setting", f"{name}={value}"]
+        with log_path.open("w") as log:
+            scheduler = subprocess.Popen(
+                [sys.executable, "-m", "crawler.scrapyd.daily", *argv],
+                cwd=ROOT,
+                env={**deploy_env(scrapyd), "PYTHONPATH": str(ROOT)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        started = wait_for(
+            lambda: re.search(r"; next run at (.+)\.$", log_path.read_text(), re.MULTILINE),
+            timeout=60,
+            what="the daily scheduler to start",
+        )
+        if started[1] == str(fire_at):
+            return scheduler, fire_at
+        scheduler.send_signal(signal.SIGTERM)
+        scheduler.wait(timeout=30)
+    output = log_path.read_text()
+    raise AssertionError(f"the daily scheduler never came up before its time:\n{output}")
+
+
 def test_daily_scheduler_runs_products_then_comments(
     scrapyd, sim, truth, mongo_db, tmp_path
 ) -> None:
     uri, database = mongo_db
-    zone = ZoneInfo("Asia/Ho_Chi_Minh")
-    fire_at = (datetime.now(zone) + timedelta(seconds=5)).replace(microsecond=0)
     settings = crawl_settings(sim.url, truth, database)
-    argv = ["--at", fire_at.strftime("%H:%M:%S"), "--timezone", zone.key, "--poll", "0.5"]
-    for name, value in settings.items():
-        argv += ["--setting", f"{name}={value}"]
     log_path = tmp_path / "scheduler.log"
-    with log_path.open("w") as log:
-        scheduler = subprocess.Popen(
-            [sys.executable, "-m", "crawler.scrapyd.daily", *argv],
-            cwd=ROOT,
-            env={**deploy_env(scrapyd), "PYTHONPATH": str(ROOT)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
+    scheduler, fire_at = start_daily_scheduler(scrapyd, settings, log_path)
+    try:
+        comments = wait_for(
+            lambda: [j for j in scrapyd.jobs()["finished"] if j["spider"] == "comments"],
+            timeout=120,
+            what="the scheduled comments job to finish",
+            interval=0.5,
         )
-        try:
-            comments = wait_for(
-                lambda: [j for j in scrapyd.jobs()["finished"] if j["spider"] == "comments"],
-                timeout=120,
-                what="the scheduled comments job to finish",
-                interval=0.5,
-            )
-        finally:
-            scheduler.send_signal(signal.SIGTERM)
-            returncode = scheduler.wait(timeout=30)
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        returncode = scheduler.wait(timeout=30)
     output = log_path.read_text()
     assert returncode == 0, output
     (comments_job,) = comments
@@ -365,6 +389,10 @@ def test_cancelled_job_resumes_with_its_jobid(scrapyd, sim_factory, mongo_db) ->
     settings = crawl_settings(slow.url, truth, database)
     scrapyd.schedule("products", jobid, settings)
     wait_for(lambda: slow.stats()["by_kind"]["product"] >= 40, 60, "40 product requests")
+    # the simulator holds the job: every request hangs (answered once, well
+    # within DOWNLOAD_TIMEOUT), so the job is still running when it is
+    # looked at and cancelled, however slow the machine
+    slow.config(hang_rate=1, hang_seconds=HOLD_SECONDS)
 
     # the daily chain does not start while this products job runs
     once = subprocess.run(
@@ -386,6 +414,7 @@ def test_cancelled_job_resumes_with_its_jobid(scrapyd, sim_factory, mongo_db) ->
         scrapyd.ok("cancel.json", {"project": PROJECT, "job": jobid}, post=True)["prevstate"]
         == "running"
     )
+    slow.config(hang_rate=0)  # the requests hanging are answered; the job stops
     scrapyd.wait_finished(jobid)
     first = slow.stats()["by_kind"]["product"]
     assert first < listed  # cut short
