@@ -13,26 +13,7 @@ import pytest
 
 from tests.support.crawl import duplicates, run_crawl
 from tests.support.paths import ROOT
-
-
-def categories(truth: dict) -> str:
-    return ",".join(map(str, truth["categories"]))
-
-
-def all_products(truth: dict) -> set[int]:
-    """Listed products that have a detail: the valid and the invalid ones."""
-    return set(truth["products"]["valid"]) | {int(i) for i in truth["products"]["invalid"]}
-
-
-def valid_reviews(truth: dict, products: set[int] | None = None) -> list[int]:
-    invalid = {int(i) for i in truth["reviews"]["invalid"]}
-    return sorted(
-        r
-        for pid, ids in truth["reviews"]["by_product"].items()
-        if products is None or int(pid) in products
-        for r in ids
-        if r not in invalid
-    )
+from tests.support.truth import all_products, categories, valid_reviews
 
 
 def listed_ids(url: str, category: int, brand: int) -> set[int]:

@@ -27,8 +27,10 @@ import orjson
 import pytest
 from pymongo import MongoClient
 
-from tests.support.crawl import ROOT, duplicates
+from tests.support.crawl import duplicates
+from tests.support.paths import ROOT
 from tests.support.scrapyd import PROJECT, ScrapydServer, wait_for
+from tests.support.truth import valid_comments, valid_products
 
 VERSION = "e2e"
 #: how long a request hangs while the simulator holds a job (< DOWNLOAD_TIMEOUT)
@@ -45,25 +47,7 @@ CRAWLER_ENV = (
 )
 
 
-# -- ground truth -----------------------------------------------------------
-
-
-def valid_products(truth: dict) -> list[int]:
-    return sorted(truth["products"]["valid"])
-
-
-def valid_comments(truth: dict) -> list[int]:
-    """The valid reviews of the valid products (comments reads the products
-    collection, where only valid products are)."""
-    products = set(truth["products"]["valid"])
-    invalid = {int(i) for i in truth["reviews"]["invalid"]}
-    return sorted(
-        r
-        for pid, ids in truth["reviews"]["by_product"].items()
-        if int(pid) in products
-        for r in ids
-        if r not in invalid
-    )
+# -- what the jobs wrote ------------------------------------------------------
 
 
 def feed_ids(run_dir: Path, kind: str) -> list[int]:

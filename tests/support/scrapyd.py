@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from sim.testing import ServerProcess
-from tests.support.crawl import ROOT
+from tests.support.paths import ROOT
 
 PROJECT = "crawler"
 
