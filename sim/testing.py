@@ -305,19 +305,19 @@ class SimProcess(ServerProcess):
 
     def truth(self, **query: object) -> dict[str, Any]:
         """GET /_sim/truth; e.g. truth(reviews=0) or truth(product_ids=[1, 2])."""
-        return self._control("GET", "/_sim/truth" + _query(query))  # type: ignore[no-any-return]
+        return self._control("GET", "/_sim/truth" + _query(query))
 
     def config(self, **knobs: object) -> dict[str, Any]:
         """Merge knobs (POST /_sim/config) and return all of them; no knobs: just read them."""
         if not knobs:
-            return self._control("GET", "/_sim/config")  # type: ignore[no-any-return]
-        return self._control("POST", "/_sim/config", knobs)  # type: ignore[no-any-return]
+            return self._control("GET", "/_sim/config")
+        return self._control("POST", "/_sim/config", knobs)
 
     def reset_knobs(self) -> dict[str, Any]:
         return self.config(**DEFAULT_KNOBS)
 
     def stats(self) -> dict[str, Any]:
-        return self._control("GET", "/_sim/stats")  # type: ignore[no-any-return]
+        return self._control("GET", "/_sim/stats")
 
     def reset(self, state: bool = False) -> None:
         """Zero the stats; with state=True also restore default knobs and drop new reviews."""
