@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pymongo import MongoClient
 from sim.testing import SimProcess
 from tests.support.crawl import duplicates
 from tests.support.paths import ROOT
+from tests.support.waiting import wait_for
 
 # -- several workers ---------------------------------------------------------------
 
@@ -137,13 +137,6 @@ def registered(settings: dict[str, Any]) -> int:
     """Workers that joined the crawl (their scheduler is open)."""
     with redis.Redis.from_url(settings["REDIS_URL"]) as client:
         return int(client.scard("products:default:workers"))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def freeze_when(worker: Worker, condition: Callable[[], bool]) -> None:

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from sim.testing import SimProcess
 from tests.support.crawl import CrawlResult, crawl_log, run_crawl
 from tests.support.paths import ROOT
 from tests.support.servers import MongoServer
+from tests.support.waiting import wait_for
 
 #: retry quickly, and long enough to outlast the outages the tests make
 OUTAGE_PROOF = {
@@ -61,13 +61,6 @@ def failures(output_dir: Path, spider: str) -> list[dict[str, Any]]:
         for path in output_dir.glob(f"{spider}/*/failures.jsonl")
         for line in path.read_bytes().splitlines()
     ]
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 # -- products then comments, into one database ------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 
 from sim.testing import ServerProcess
+from tests.support import waiting
 from tests.support.paths import ROOT
 
 PROJECT = "crawler"
@@ -119,11 +119,5 @@ class ScrapydServer(ServerProcess):
 
 
 def wait_for(probe: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    """:func:`tests.support.waiting.wait_for`, polling Scrapyd's API 4 times a second."""
+    return waiting.wait_for(probe, timeout, what, interval)
