@@ -4,7 +4,7 @@ sees from 3 workers under a shared rate limit.
     python bench/bench_distributed.py [--size small] [--workers 1,2,3] [--rate 50]
                                       [--json out.json]
 
-Redis is Debian's ``redis-server`` on a free loopback port (tests/redis_server.py);
+Redis is Debian's ``redis-server`` on a free loopback port (tests/support/servers.py);
 the simulator is a fresh one per run, ``--size small`` (2,000 products) with
 20 +- 10 ms of latency. Every worker is a ``scrapy crawl products -s
 DISTRIBUTED=1`` process with the project's settings; the figures come from the
@@ -37,11 +37,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from redis_server import RedisServer  # noqa: E402
 
 from sim.testing import SimProcess  # noqa: E402
+from tests.support.servers import RedisServer  # noqa: E402
 
 
 def run_workers(

@@ -41,9 +41,7 @@ from pymongo import MongoClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from mongo_server import MongoServer  # noqa: E402
 from scrapy.utils.misc import build_from_crawler  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
@@ -55,6 +53,7 @@ from crawler.mongo.documents import upsert  # noqa: E402
 from crawler.pipelines.clean import CleanPipeline  # noqa: E402
 from crawler.pipelines.mongo import MongoUpsertPipeline  # noqa: E402
 from crawler.spiders.base import MarketplaceSpider  # noqa: E402
+from tests.support.servers import MongoServer  # noqa: E402
 
 BODY = ROOT / "tests" / "data" / "product_37779493.json"
 

@@ -77,9 +77,7 @@ class MongoUpsertPipeline:
     def __init__(self, crawler: Crawler) -> None:
         config = MongoConfig.from_settings(crawler.settings)
         if config is None:
-            # off is the normal case without a database: no WARNING for it
-            logger.debug("MongoDB storage is off: MONGO_URI is not set.")
-            raise NotConfigured
+            raise NotConfigured("MONGO_URI is not set")
         self.crawler = crawler
         self.config = config
         self.client: MongoClient[Any] | None = None

@@ -1,0 +1,78 @@
+"""The run report, the progress line and the exit status they decide (real
+crawls: tests/crawl/test_report.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from crawler.commands.crawl import exit_status
+from crawler.extensions.progress import progress_line
+from crawler.extensions.report import build_report, problems_of
+from crawler.ledger import records_done
+
+START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def stats(**extra: object) -> dict:
+    return {
+        "start_time": START,
+        "finish_time": START + timedelta(seconds=10),
+        "finish_reason": "finished",
+        "items/valid/product": 90,
+        "items/rejected/product": 6,
+        "items/rejected/product/price_missing": 4,
+        "items/rejected/product/name_empty": 2,
+        "failures/count": 4,
+        "failures/product/not_found": 4,
+        "downloader/request_count": 120,
+        "downloader/response_status_count/429": 3,
+        "retry/count": 5,
+        **extra,
+    }
+
+
+def test_report_counts() -> None:
+    report = build_report(stats(), "products", "run-1")
+    assert report["items"]["scraped"] == {"product": 90}
+    assert report["items"]["rejected"] == {"product": 6}
+    assert report["items"]["rejected_by_reason"] == {
+        "product/name_empty": 2,
+        "product/price_missing": 4,
+    }
+    assert report["failures"] == {"count": 4, "by_reason": {"product/not_found": 4}}
+    assert (report["requests"], report["retries"], report["responses_429"]) == (120, 5, 3)
+    assert report["duration_seconds"] == 10.0
+    assert report["records_per_second"] == 9.6
+
+
+def test_verdict() -> None:
+    report = build_report(stats(), "products", "run-1")
+    assert problems_of(report, 0.0, 0) == [
+        "4 records failed (4.0% of 100, more than the 0.0% allowed)"
+    ]
+    assert problems_of(report, 0.05, 0) == []
+    assert problems_of(report, 0.05, 100) == ["90 items, fewer than the 100 required"]
+    stopped = build_report(stats(finish_reason="shutdown"), "products", "run-1")
+    assert problems_of(stopped, 1.0, 0) == ["the run stopped early (shutdown)"]
+
+
+def test_exit_status_follows_the_verdict() -> None:
+    assert exit_status({"run/problems": []}) == 0
+    assert exit_status({"run/problems": ["x"]}) == 1
+    # without the report: any failure, or an early stop, breaks the run
+    assert exit_status({"finish_reason": "finished"}) == 0
+    assert exit_status({"finish_reason": "finished", "failures/count": 1}) == 1
+    assert exit_status({"finish_reason": "shutdown"}) == 1
+
+
+def test_progress_line() -> None:
+    assert progress_line("products", 500, 2000, True, 10.0) == (
+        "products: 500 of 2,000 records (25.0%), 50.0/s, ETA 0:00:30"
+    )
+    assert progress_line("products", 500, 800, False, 10.0) == (
+        "products: 500 of at least 800 records (62.5%), 50.0/s"
+    )
+    assert progress_line("comments", 0, None, False, 1.0) == "comments: 0 records, 0.0/s"
+    assert (
+        records_done({"item_scraped_count": 5, "item_dropped_count": 2, "failures/count": 1}) == 8
+    )
