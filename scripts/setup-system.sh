@@ -4,7 +4,7 @@ set -euo pipefail
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-# Redis for distributed crawls and their tests (tests/redis_server.py starts its own)
+# Redis for distributed crawls and their tests (tests/support/servers.py starts its own)
 command -v redis-server >/dev/null || need+=(redis-server)
 if ((${#need[@]})); then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
