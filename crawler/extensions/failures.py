@@ -55,7 +55,6 @@ class FailuresLog:
         attempts: int = 1,
     ) -> None:
         stats = self.crawler.stats
-        assert stats is not None
         ledger.count_failure(stats, kind, reason)
         record = {
             "kind": kind,

@@ -163,7 +163,6 @@ class ValidatePipeline:
         if checker is None:
             return item
         stats = self.crawler.stats
-        assert stats is not None  # set by the crawler before any component
         kind = item_type(item)
         record = json_record(item)
         problems = checker.problems(record)
