@@ -171,7 +171,7 @@ def unreachable_sentence(url: str, exc: BaseException) -> str | None:
     connection: the host may be slow, not absent)."""
     parts = urlsplit(url)
     site = f"{parts.scheme}://{parts.netloc}"
-    detail = str(exc).strip() or type(exc).__name__
+    detail = str(exc).strip().rstrip(".") or type(exc).__name__
     if isinstance(exc, (CannotResolveHostError, tx_error.DNSLookupError)):
         return (
             f"Cannot reach {site}: the host name {parts.hostname} does not resolve "
@@ -188,9 +188,9 @@ def unreachable_sentence(url: str, exc: BaseException) -> str | None:
             f"Cannot reach {site}: the TLS handshake failed ({tls}); check the "
             "scheme of MARKETPLACE_URL (https:// or http://) and the server's certificate."
         )
-    if isinstance(exc, (tx_error.NoRouteError, tx_error.ConnectError)) and not isinstance(
-        exc, tx_error.TCPTimedOutError
-    ):
+    if isinstance(exc, tx_error.ConnectError) and not isinstance(
+        exc, (tx_error.TCPTimedOutError, tx_error.TimeoutError)
+    ):  # no route, an unknown host, ...; a connect timeout may be a slow host
         return f"Cannot reach {site}: {detail}; check the network connection and MARKETPLACE_URL."
     return None
 
