@@ -277,8 +277,9 @@ FEEDS = {
 
 # report.json next to the feeds and the verdict that sets the exit status
 REPORT_ENABLED = True
-# any failed record breaks the run (exit status 1); raise it for a site with a
-# steady share of stale ids
+# any failed record that means trouble (a timeout, a 5xx out of retries, a
+# malformed body, a storage error) breaks the run (exit status 1); a listed id
+# that answers 404 is a withdrawn product and never does (crawler/ledger.py)
 REPORT_MAX_FAILURE_SHARE = 0.0
 # fewer items than this break the run; 0: no minimum
 REPORT_MIN_ITEMS = 0
