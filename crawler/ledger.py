@@ -11,7 +11,9 @@ Keys:
   :data:`WITHDRAWN_REASONS` (a listed id that answers 404: a withdrawn
   product) are the site's answer, not trouble: :func:`withdrawn` counts them,
   :func:`troubles` the others, which are what breaks a run;
-- Scrapy's ``item_scraped_count`` and ``item_dropped_count``.
+- Scrapy's ``item_scraped_count`` and ``item_dropped_count``;
+- read here, set by the resume journal: ``resume/requeued``, present when the
+  run continued a ``JOBDIR`` job that had work done (:func:`resumed`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ VALID = "items/valid/"
 REJECTED = "items/rejected/"
 STORED = "items/stored/"
 FAILED = "failures/"
+RESUMED = "resume/requeued"
 #: failure reasons that are the site's answer, not trouble: a listed id that
 #: answers 404 is a withdrawn product (the real API does this for a few percent
 #: of what it lists). Recorded like any failure; they never break a run.
@@ -101,6 +104,12 @@ def troubles(stats: Mapping[str, Any]) -> int:
     """Failed records that mean trouble (timeouts, 5xx out of retries,
     malformed bodies, storage errors): every failure but the withdrawn ones."""
     return failures(stats) - withdrawn(stats)
+
+
+def resumed(stats: Mapping[str, Any]) -> bool:
+    """Whether the run continued a ``JOBDIR`` job that had work done: its
+    earlier parts' items are in the feeds already, not in this run's counts."""
+    return RESUMED in stats
 
 
 def records_done(stats: Mapping[str, Any]) -> int:

@@ -18,7 +18,8 @@ when
 - its share of failed records that mean trouble (every failure but a 404 of a
   listed id, :func:`crawler.ledger.troubles`) is above
   ``REPORT_MAX_FAILURE_SHARE``;
-- it stored nothing at all: the sentence says what the spider found (its
+- it stored nothing at all (and continued no ``JOBDIR`` job whose earlier
+  parts did): the sentence says what the spider found (its
   ``nothing_found()``: the categories and what they held);
 - it produced fewer than ``REPORT_MIN_ITEMS`` items.
 
@@ -91,6 +92,7 @@ def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, A
             "by_reason": ledger.failures_by_reason(stats),
         },
         "stopped_because": stats.get(STOPPED_BECAUSE),
+        "resumed": ledger.resumed(stats),
         "requests": stats.get("downloader/request_count", 0),
         "responses": stats.get("downloader/response_count", 0),
         "retries": stats.get("retry/count", 0),
@@ -129,7 +131,8 @@ def problems_of(
                 f"more than the {max_failure_share:.1%} allowed)"
             )
     scraped = sum(items["scraped"].values())
-    if finished and not scraped:
+    # a resumed job's earlier parts stored their items already
+    if finished and not scraped and not report.get("resumed"):
         if nothing_found:
             problems.append(f"it stored nothing: {nothing_found.rstrip('.')}")
         else:

@@ -132,3 +132,9 @@ def test_summary_line_counts_with_separators_and_plural_names() -> None:
         "3 answered 429) in 10.0 s, "
     )
     assert counted(2, "dashboardrow") == "2 dashboard rows"
+
+
+def test_a_resumed_job_that_had_stored_its_items_is_not_empty() -> None:
+    # its earlier parts' items are in the feeds; this part had nothing left to do
+    report = build_report(empty(**{"resume/requeued": 0}), "products", "run-1")
+    assert problems_of(report, 0.0, 0) == []
