@@ -28,7 +28,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import defer
 from twisted.internet import error as tx_error
 
-from crawler import signals
+from crawler import ledger, signals
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -81,10 +81,14 @@ def record_failure(
     attempts: int = 1,
     log: bool = True,
 ) -> None:
-    """Record a failed record: logged once at WARNING (unless ``log`` is off,
-    for a caller that logs a whole batch itself) and sent as
-    :data:`crawler.signals.record_failed`."""
-    if log:
+    """Record a failed record: logged once (unless ``log`` is off, for a caller
+    that logs a whole batch itself) and sent as
+    :data:`crawler.signals.record_failed`. A withdrawn record (a listed id that
+    answers 404, :data:`crawler.ledger.WITHDRAWN_REASONS`) is the site's
+    answer, not trouble: one INFO line; any other failure is a WARNING."""
+    if log and ledger.is_withdrawn(reason):
+        logger.info("Withdrawn %s %s: %s.", kind, record_id or url, message)
+    elif log:
         logger.warning("Failed %s %s: %s (%s)", kind, record_id or url, reason, message)
     crawler.signals.send_catch_log(
         signals.record_failed,

@@ -7,8 +7,13 @@ Keys:
   items, once each and once per reason;
 - ``items/stored/<type>``: items the storage acknowledged;
 - ``failures/count`` and ``failures/<kind>/<reason>``: records that failed for
-  good (the failures file lists them);
-- Scrapy's ``item_scraped_count`` and ``item_dropped_count``.
+  good (the failures file lists them); of them, those of a reason in
+  :data:`WITHDRAWN_REASONS` (a listed id that answers 404: a withdrawn
+  product) are the site's answer, not trouble: :func:`withdrawn` counts them,
+  :func:`troubles` the others, which are what breaks a run;
+- Scrapy's ``item_scraped_count`` and ``item_dropped_count``;
+- read here, set by the resume journal: ``resume/requeued``, present when the
+  run continued a ``JOBDIR`` job that had work done (:func:`resumed`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ VALID = "items/valid/"
 REJECTED = "items/rejected/"
 STORED = "items/stored/"
 FAILED = "failures/"
+RESUMED = "resume/requeued"
+#: failure reasons that are the site's answer, not trouble: a listed id that
+#: answers 404 is a withdrawn product (the real API does this for a few percent
+#: of what it lists). Recorded like any failure; they never break a run.
+WITHDRAWN_REASONS = frozenset({"not_found"})
+
+
+def is_withdrawn(reason: str) -> bool:
+    return reason in WITHDRAWN_REASONS
 
 
 def count_failure(stats: StatsCollector, kind: str, reason: str) -> None:
@@ -75,6 +89,27 @@ def failures(stats: Mapping[str, Any]) -> int:
 def failures_by_reason(stats: Mapping[str, Any]) -> dict[str, int]:
     """``{"<kind>/<reason>": n}``."""
     return {k: v for k, v in grouped(stats, FAILED).items() if k != "count"}
+
+
+def withdrawn(stats: Mapping[str, Any]) -> int:
+    """Failed records whose reason is in :data:`WITHDRAWN_REASONS` (404s)."""
+    return sum(
+        int(n)
+        for key, n in failures_by_reason(stats).items()
+        if is_withdrawn(key.rpartition("/")[2])
+    )
+
+
+def troubles(stats: Mapping[str, Any]) -> int:
+    """Failed records that mean trouble (timeouts, 5xx out of retries,
+    malformed bodies, storage errors): every failure but the withdrawn ones."""
+    return failures(stats) - withdrawn(stats)
+
+
+def resumed(stats: Mapping[str, Any]) -> bool:
+    """Whether the run continued a ``JOBDIR`` job that had work done: its
+    earlier parts' items are in the feeds already, not in this run's counts."""
+    return RESUMED in stats
 
 
 def records_done(stats: Mapping[str, Any]) -> int:

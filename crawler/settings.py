@@ -129,8 +129,9 @@ ITEM_PIPELINES: dict[str, int] = {
     "crawler.pipelines.clean.CleanPipeline": 100,
     # a schema per item type; invalid items go to the rejects file, not further
     "crawler.pipelines.validate.ValidatePipeline": 200,
-    # batch upserts into MongoDB, only valid items; off unless MONGO_URI is set
-    "crawler.pipelines.mongo.MongoUpsertPipeline": 300,
+    # batch upserts into MongoDB (300), only valid items: listed by MongoAddon
+    # (ADDONS) when MONGO_URI is set, so that a run without MongoDB logs no
+    # "Disabled" WARNING
 }
 
 # -- MongoDB ----------------------------------------------------------------
@@ -241,6 +242,8 @@ REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 DISTRIBUTED_CRAWL = os.environ.get("DISTRIBUTED_CRAWL") or "default"
 ADDONS = {
     "crawler.distributed.addon.DistributedAddon": 0,
+    # MongoUpsertPipeline in ITEM_PIPELINES when MONGO_URI is set (see above)
+    "crawler.pipelines.mongo.MongoAddon": 5,
     # a resumed JOBDIR job: the feeds it continues skip the items their files
     # hold (crawler/resume/addon.py); changes nothing otherwise
     "crawler.resume.addon.ResumeAddon": 10,
@@ -274,8 +277,9 @@ FEEDS = {
 
 # report.json next to the feeds and the verdict that sets the exit status
 REPORT_ENABLED = True
-# any failed record breaks the run (exit status 1); raise it for a site with a
-# steady share of stale ids
+# any failed record that means trouble (a timeout, a 5xx out of retries, a
+# malformed body, a storage error) breaks the run (exit status 1); a listed id
+# that answers 404 is a withdrawn product and never does (crawler/ledger.py)
 REPORT_MAX_FAILURE_SHARE = 0.0
 # fewer items than this break the run; 0: no minimum
 REPORT_MIN_ITEMS = 0

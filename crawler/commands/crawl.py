@@ -1,11 +1,14 @@
 """``scrapy crawl``, as Scrapy's, plus:
 
-- spider arguments are checked before the crawl starts: a problem is one
-  sentence on stderr and exit status 2, not a traceback;
+- spider arguments, and settings that cannot go together (``DISTRIBUTED``
+  with ``JOBDIR``, a bad ``DISTRIBUTED_*`` value), are checked before the crawl
+  starts: a problem is one sentence on stderr and exit status 2, not a
+  traceback;
 - the exit status tells the run's outcome, for cron, Scrapyd and CI users:
   0 for a good run, 1 for a broken one: the run report's verdict
-  (:mod:`crawler.extensions.report`; by default any failed record breaks the
-  run, ``REPORT_MAX_FAILURE_SHARE`` tolerates a share).
+  (:mod:`crawler.extensions.report`: stopped early, failed records that mean
+  trouble, nothing stored; a listed id that answers 404 is a withdrawn product,
+  never trouble). The table of statuses: docs/output.md.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from scrapy.commands import crawl
 from scrapy.exceptions import UsageError
 
 from crawler import ledger
-from crawler.exceptions import SpiderArgumentError
+from crawler.distributed.addon import check_settings
+from crawler.exceptions import DistributedConfigError, SpiderArgumentError
 from crawler.spiders.base import PARSED_ARGUMENTS
 
 if TYPE_CHECKING:
@@ -30,7 +34,8 @@ def exit_status(stats: dict[str, Any]) -> int:
         return 1 if stats["run/problems"] else 0
     if stats.get("finish_reason") != "finished":
         return 1
-    return 1 if ledger.failures(stats) else 0
+    # without the report (REPORT_ENABLED off): any failure that means trouble
+    return 1 if ledger.troubles(stats) else 0
 
 
 class Command(crawl.Command):
@@ -43,6 +48,13 @@ class Command(crawl.Command):
             spidercls = self.crawler_process.spider_loader.load(args[0])
         except KeyError:
             raise UsageError(f"Spider not found: {args[0]}", print_help=False) from None
+        assert self.settings is not None
+        try:
+            check_settings(self.settings)
+        except DistributedConfigError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            self.exitcode = 2
+            return
         spargs = dict(opts.spargs)
         parse = getattr(spidercls, "parse_arguments", None)
         if parse is not None:

@@ -21,7 +21,8 @@ project's priority unless a higher one (``-s``) set it already:
 
 ``JOBDIR`` is refused: the crawl's state is in Redis (a killed worker's
 requests are queued again by the others), a job folder would be a second,
-per-worker copy of it.
+per-worker copy of it. :func:`check_settings` says so in one sentence, and the
+``crawl`` command calls it before the crawl: exit status 2, no traceback.
 """
 
 from __future__ import annotations
@@ -46,6 +47,20 @@ HANDLER = "crawler.distributed.ratelimit.RateLimitedDownloadHandler"
 START_PRIORITY = 50
 
 
+def check_settings(settings: BaseSettings) -> None:
+    """:class:`DistributedConfigError` (one sentence) when ``DISTRIBUTED`` is on
+    with settings it cannot run with; the ``crawl`` command calls it before the
+    crawl (exit status 2), the add-on again for other ways to start one."""
+    if not settings.getbool("DISTRIBUTED"):
+        return
+    if settings.get("JOBDIR"):
+        raise DistributedConfigError(
+            "JOBDIR does not apply to a distributed crawl: its state is in Redis "
+            "(run without -s JOBDIR)."
+        )
+    DistributedConfig.from_settings(settings)  # a bad setting fails here, before the crawl
+
+
 def _set_default(settings: BaseSettings, name: str, value: Any) -> None:
     """Set ``name`` unless the command line (or a spider) set it."""
     if (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
@@ -63,13 +78,8 @@ class DistributedAddon:
     def update_settings(self, settings: BaseSettings) -> None:
         if not settings.getbool("DISTRIBUTED"):
             raise NotConfigured  # silent: a one-process crawl
-        if settings.get("JOBDIR"):
-            raise DistributedConfigError(
-                "JOBDIR does not apply to a distributed crawl: its state is in Redis "
-                "(run without -s JOBDIR)."
-            )
+        check_settings(settings)
         _set_default(settings, "DISTRIBUTED_WORKER_ID", default_worker_id())
-        DistributedConfig.from_settings(settings)  # a bad setting fails here, before the crawl
         _set_default(settings, "SCHEDULER", SCHEDULER)
         _set_default(settings, "THROTTLE_429_ENABLED", False)
         settings.set_in_component_priority_dict(

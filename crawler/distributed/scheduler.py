@@ -52,9 +52,9 @@ from scrapy_redis.scheduler import Scheduler
 
 from crawler.distributed.config import DistributedConfig
 from crawler.distributed.frontier import Frontier
-from crawler.exceptions import DistributedConfigError
 from crawler.redact import redact_url
 from crawler.settlement import Settlement
+from crawler.stopping import stopping
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -97,13 +97,10 @@ class DistributedScheduler(Scheduler):
         self.config = config = DistributedConfig.from_settings(crawler.settings)
         spider = crawler.spider
         assert spider is not None
-        server = config.client()
-        try:
-            server.ping()
-        except redis.RedisError as exc:
-            raise DistributedConfigError(
-                f"Redis at {redact_url(config.redis_url)} cannot be reached: {exc}"
-            ) from exc
+        server = config.client()  # connects on first use, in open()
+        #: whether open() reached Redis (close() has nothing to hand back otherwise)
+        self.opened = False
+        self.unreachable = ""
         self.keys = config.keys(spider.name)
         self.frontier = Frontier(server, self.keys, config.worker_id, config.heartbeat)
         dupefilter = RFPDupeFilter(
@@ -140,6 +137,19 @@ class DistributedScheduler(Scheduler):
 
     def open(self, spider: Spider) -> None:
         self.spider = spider
+        try:
+            self.server.ping()
+        except redis.RedisError as exc:
+            # stopped from spider_opened, once the rest has opened (a CloseSpider
+            # raised here would leave the scraper unopened, and its close failing)
+            self.unreachable = (
+                f"Redis at {redact_url(self.config.redis_url)} cannot be reached "
+                f"({str(exc).rstrip('.') or type(exc).__name__}); check REDIS_URL and that "
+                "the server is up."
+            )
+            self.crawler.signals.connect(self._stop_unreachable, signal=signals.spider_opened)
+            return
+        self.opened = True
         self.queue = ReliableQueue(self.server, spider, self.queue_key, self.frontier)
         self.frontier.join()
         requeued = self.frontier.requeue_dead()
@@ -158,7 +168,13 @@ class DistributedScheduler(Scheduler):
             asyncio.ensure_future(self._every(self.config.poll_interval, self.poll)),
         ]
 
+    def _stop_unreachable(self) -> None:
+        raise stopping(self.crawler, "redis_unavailable", self.unreachable)
+
     def close(self, reason: str) -> None:
+        if not self.opened:
+            self.server.close()
+            return
         for task in self.tasks:
             task.cancel()
         # the scraper has closed: pipelines flushed (MongoDB's last batch stored)

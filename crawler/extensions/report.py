@@ -3,21 +3,35 @@
 At the end of every run, ``<run dir>/report.json`` holds the items per type
 (``scraped``: valid, hence written to the feeds; ``stored``: acknowledged by
 MongoDB, empty without ``MONGO_URI``; ``rejected``, and by reason), the
-failures by kind and reason, the requests, retries and 429s, the duration,
-records per second and peak memory (the process's peak RSS, in bytes); the log
-gets a short human summary.
+failures by kind and reason (``withdrawn`` of them: listed ids that answer
+404), the requests, retries and 429s, the duration, records per second and
+peak memory (the process's peak RSS, in bytes); the log gets one human summary
+line.
 
 The verdict decides the exit status of ``scrapy crawl`` (see
-:mod:`crawler.commands.crawl`): a run is broken when it did not finish, when
-its share of failed records is above ``REPORT_MAX_FAILURE_SHARE`` or when it
-produced fewer than ``REPORT_MIN_ITEMS`` items. Its problems are stored in the
-``run/problems`` stat, which the command reads.
+:mod:`crawler.commands.crawl`; the statuses: docs/output.md). A run is broken
+when
+
+- it stopped early: by the sentence of the component that stopped it
+  (:mod:`crawler.stopping`: the host or MongoDB cannot be reached, ...), else
+  by its finish reason;
+- its share of failed records that mean trouble (every failure but a 404 of a
+  listed id, :func:`crawler.ledger.troubles`) is above
+  ``REPORT_MAX_FAILURE_SHARE``;
+- it stored nothing at all (and continued no ``JOBDIR`` job whose earlier
+  parts did): the sentence says what the spider found (its
+  ``nothing_found()``: the categories and what they held);
+- it produced fewer than ``REPORT_MIN_ITEMS`` items.
+
+Its problems are stored in the ``run/problems`` stat, which the command reads;
+they are logged in one ERROR line, but for the sentence of a component that
+stopped the run, which that component logged already.
 
 Settings (their values and reasons: ``crawler/settings.py``):
 - ``REPORT_ENABLED``: whether the report is written and the verdict given
 - ``REPORT_MAX_FAILURE_SHARE``: the largest share of failed records a good run
-  has (0: any failed record breaks the run; e.g. ``0.01`` where the site
-  always has some stale ids)
+  has (0: any failed record that means trouble breaks the run; 404s of listed
+  ids never do)
 - ``REPORT_MIN_ITEMS``: the fewest items a good run produces (0: no minimum)
 """
 
@@ -36,6 +50,7 @@ from scrapy.exceptions import NotConfigured
 from crawler import ledger
 from crawler import settings as defaults
 from crawler.run import run_dir
+from crawler.stopping import STOPPED_BECAUSE
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -73,8 +88,11 @@ def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, A
         },
         "failures": {
             "count": ledger.failures(stats),
+            "withdrawn": ledger.withdrawn(stats),
             "by_reason": ledger.failures_by_reason(stats),
         },
+        "stopped_because": stats.get(STOPPED_BECAUSE),
+        "resumed": ledger.resumed(stats),
         "requests": stats.get("downloader/request_count", 0),
         "responses": stats.get("downloader/response_count", 0),
         "retries": stats.get("retry/count", 0),
@@ -84,25 +102,79 @@ def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, A
     }
 
 
-def problems_of(report: dict[str, Any], max_failure_share: float, min_items: int) -> list[str]:
-    """Why this run is broken, one sentence each; empty for a good run."""
+def problems_of(
+    report: dict[str, Any],
+    max_failure_share: float,
+    min_items: int,
+    nothing_found: str | None = None,
+) -> list[str]:
+    """Why this run is broken, one sentence each; empty for a good run.
+
+    ``nothing_found`` is the spider's account of an empty run (what its
+    categories held), used when the run stored nothing."""
     problems = []
-    if report["finish_reason"] != "finished":
-        problems.append(f"the run stopped early ({report['finish_reason']})")
+    finished = report["finish_reason"] == "finished"
+    if not finished:
+        stopped = report.get("stopped_because")
+        problems.append(
+            stopped.rstrip(".") if stopped else f"the run stopped early ({report['finish_reason']})"
+        )
     items = report["items"]
     records = sum(items["scraped"].values()) + sum(items["rejected"].values())
     failures = report["failures"]["count"]
-    if failures:
-        share = failures / (records + failures)
+    troubles = failures - report["failures"].get("withdrawn", 0)
+    if troubles:
+        share = troubles / (records + failures)
         if share > max_failure_share:
             problems.append(
-                f"{failures} records failed ({share:.1%} of {records + failures}, "
+                f"{troubles:,} records failed ({share:.1%} of {records + failures:,}, "
                 f"more than the {max_failure_share:.1%} allowed)"
             )
     scraped = sum(items["scraped"].values())
-    if scraped < min_items:
-        problems.append(f"{scraped} items, fewer than the {min_items} required")
+    # a resumed job's earlier parts stored their items already
+    if finished and not scraped and not report.get("resumed"):
+        if nothing_found:
+            problems.append(f"it stored nothing: {nothing_found.rstrip('.')}")
+        else:
+            problems.append(
+                f"it stored nothing ({sum(items['rejected'].values()):,} items rejected, "
+                f"{report['failures']['withdrawn']:,} ids answered 404, {troubles:,} records "
+                "failed)"
+            )
+    elif scraped < min_items:
+        problems.append(f"{scraped:,} items, fewer than the {min_items:,} required")
     return problems
+
+
+#: plural names of item types (``<type>s`` when not here)
+PLURALS = {"dashboardrow": "dashboard rows"}
+
+
+def counted(n: int, item_type: str) -> str:
+    """``1 product``, ``1,843 products``."""
+    if n == 1:
+        return f"1 {'dashboard row' if item_type == 'dashboardrow' else item_type}"
+    return f"{n:,} {PLURALS.get(item_type, item_type + 's')}"
+
+
+def summary_line(spider: str, run_id: str, report: dict[str, Any], path: Any) -> str:
+    """The report in one line, for the log."""
+    items = report["items"]
+    scraped = ", ".join(counted(n, t) for t, n in items["scraped"].items()) or "nothing"
+    stored = "".join(f", {counted(n, t)} stored" for t, n in items["stored"].items())
+    failures = report["failures"]
+    withdrawn = failures["withdrawn"]
+    troubles = failures["count"] - withdrawn
+    return (
+        f"Run {spider}/{run_id}: {scraped} scraped{stored}, "
+        f"{sum(items['rejected'].values()):,} rejected, "
+        + (f"{withdrawn:,} withdrawn (answered 404), " if withdrawn else "")
+        + f"{troubles:,} failed, {report['requests']:,} requests "
+        f"({report['retries']:,} retries, {report['responses_429']:,} answered 429) "
+        f"in {report['duration_seconds'] or 0.0:.1f} s, {report['records_per_second']} "
+        f"records/s, peak memory {(report['peak_memory_bytes'] or 0) / 2**20:.0f} MB. "
+        f"Report: {path}"
+    )
 
 
 class RunReport:
@@ -115,6 +187,10 @@ class RunReport:
             "REPORT_MAX_FAILURE_SHARE", defaults.REPORT_MAX_FAILURE_SHARE
         )
         self.min_items = settings.getint("REPORT_MIN_ITEMS", defaults.REPORT_MIN_ITEMS)
+        #: when the crawl started (its components are built first): a component
+        #: that takes long to open (a server out of reach) delays Scrapy's
+        #: start_time, set once the spider is open, not the run
+        self.created = datetime.now(UTC)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -126,33 +202,25 @@ class RunReport:
         values = dict(stats.get_stats())
         values.setdefault("finish_reason", reason)
         values.setdefault("finish_time", datetime.now(UTC))
+        start = values.get("start_time")
+        values["start_time"] = min(start, self.created) if start else self.created
         values["memusage/max"] = max(values.get("memusage/max") or 0, peak_rss_bytes())
         report = build_report(values, spider.name, spider.run_id)
-        problems = problems_of(report, self.max_failure_share, self.min_items)
+        nothing_found = getattr(spider, "nothing_found", None)
+        problems = problems_of(
+            report,
+            self.max_failure_share,
+            self.min_items,
+            nothing_found() if callable(nothing_found) else None,
+        )
         report["problems"] = problems
         stats.set_value("run/problems", problems)
         path = run_dir(spider) / "report.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-        items = report["items"]
-        logger.info(
-            "Run %s/%s: %s scraped%s, %s rejected, %d failed, %d requests (%d retries, "
-            "%d answered 429) in %.1f s, %s records/s, peak memory %.0f MB. Report: %s",
-            spider.name,
-            spider.run_id,
-            ", ".join(f"{n} {t}" for t, n in items["scraped"].items()) or "nothing",
-            "".join(f", {n} {t} stored" for t, n in items["stored"].items()),
-            sum(items["rejected"].values()),
-            report["failures"]["count"],
-            report["requests"],
-            report["retries"],
-            report["responses_429"],
-            report["duration_seconds"] or 0.0,
-            report["records_per_second"],
-            (report["peak_memory_bytes"] or 0) / 2**20,
-            path,
-        )
-        if problems:
-            logger.error(
-                "Run %s/%s is broken: %s.", spider.name, spider.run_id, "; ".join(problems)
-            )
+        logger.info("%s", summary_line(spider.name, spider.run_id, report, path))
+        stopped = report["stopped_because"]
+        # the sentence that stopped the run was logged by the component that stopped it
+        unsaid = [p for p in problems if not stopped or p != stopped.rstrip(".")]
+        if unsaid:
+            logger.error("Run %s/%s is broken: %s.", spider.name, spider.run_id, "; ".join(unsaid))

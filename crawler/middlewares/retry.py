@@ -42,6 +42,15 @@ Ours (their values and reasons: ``crawler/settings.py``):
 - ``RETRY_MALFORMED_JSON``: whether a 200 JSON response that does not parse is
   retried.
 
+First contact: while no response has come from ``MARKETPLACE_URL``'s host, a
+request to it that cannot connect at all (the host name does not resolve, the
+connection is refused, no route, the TLS handshake fails) is not retried: the
+run stops at once (``host_unreachable``) with one ERROR sentence naming the
+host, the error and what to check (:func:`unreachable_sentence`), and the
+request ends as :class:`crawler.stopping.HostUnreachable`, which nothing
+records. Once the host has answered, the same errors are an outage: retried as
+above.
+
 Per request (``meta``): ``dont_retry``, ``max_retry_times``,
 ``retry_backoff_base``, ``retry_backoff_max``.
 
@@ -62,22 +71,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import (
+    CannotResolveHostError,
     DontCloseSpider,
+    DownloadConnectionRefusedError,
     IgnoreRequest,
     NotConfigured,
 )
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.misc import load_object
+from twisted.internet import error as tx_error
 
 from crawler import settings as defaults
 from crawler.backoff import exponential_delay
 from crawler.failures import failure_reason
 from crawler.responses import decoded
+from crawler.stopping import HostUnreachable, stop
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -122,6 +136,63 @@ def malformed_json(response: Response) -> bool:
     except orjson.JSONDecodeError:
         return True
     return False
+
+
+def _tls_error(exc: BaseException) -> str | None:
+    """What failed in a TLS handshake when ``exc`` is (or wraps) one, e.g.
+    ``wrong version number``; else ``None``."""
+    seen: list[BaseException] = [exc]
+    while seen:
+        error = seen.pop()
+        module = type(error).__module__
+        if module.startswith(("OpenSSL", "ssl")) or "SSL" in type(error).__name__:
+            # OpenSSL's errors are [(library, function, reason), ...]
+            reasons = [
+                str(entry[-1])
+                for arg in error.args
+                if isinstance(arg, list)
+                for entry in arg
+                if isinstance(entry, tuple) and entry
+            ]
+            return ", ".join(r for r in reasons if r) or str(error) or type(error).__name__
+        for wrapped in getattr(error, "reasons", None) or ():  # ResponseNeverReceived
+            value = getattr(wrapped, "value", wrapped)
+            if isinstance(value, BaseException):
+                seen.append(value)
+        if error.__cause__ is not None:
+            seen.append(error.__cause__)
+    return None
+
+
+def unreachable_sentence(url: str, exc: BaseException) -> str | None:
+    """The sentence for a request to ``url`` that could not connect at all
+    (the host name does not resolve, the connection is refused, no route, the
+    TLS handshake fails); ``None`` for any other error (a timeout, a lost
+    connection: the host may be slow, not absent)."""
+    parts = urlsplit(url)
+    site = f"{parts.scheme}://{parts.netloc}"
+    detail = str(exc).strip().rstrip(".") or type(exc).__name__
+    if isinstance(exc, (CannotResolveHostError, tx_error.DNSLookupError)):
+        return (
+            f"Cannot reach {site}: the host name {parts.hostname} does not resolve "
+            f"({detail}); check the network connection, the DNS and MARKETPLACE_URL."
+        )
+    if isinstance(exc, (DownloadConnectionRefusedError, tx_error.ConnectionRefusedError)):
+        return (
+            f"Cannot reach {site}: the connection was refused; check that the server "
+            "is up and the port in MARKETPLACE_URL."
+        )
+    tls = _tls_error(exc)
+    if tls is not None:
+        return (
+            f"Cannot reach {site}: the TLS handshake failed ({tls}); check the "
+            "scheme of MARKETPLACE_URL (https:// or http://) and the server's certificate."
+        )
+    if isinstance(exc, tx_error.ConnectError) and not isinstance(
+        exc, (tx_error.TCPTimedOutError, tx_error.TimeoutError)
+    ):  # no route, an unknown host, ...; a connect timeout may be a slow host
+        return f"Cannot reach {site}: {detail}; check the network connection and MARKETPLACE_URL."
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +257,9 @@ class BackoffRetryMiddleware:
         self.crawler = crawler
         self.config = RetryConfig.from_settings(crawler.settings)
         self.random = random.Random()
+        #: the host of MARKETPLACE_URL, and whether it has answered yet
+        self.host = urlsplit(crawler.settings.get("MARKETPLACE_URL") or "").netloc
+        self.contact = False
         #: retry requests not scheduled yet, and how long each is to wait
         self.waits: dict[Request, float] = {}
         #: retry requests held back, and their timers
@@ -206,6 +280,7 @@ class BackoffRetryMiddleware:
             await asyncio.sleep(wait)
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
+        self.contact = True  # any answer: the host is there
         if request.meta.get("dont_retry", False):
             return response
         if response.status in self.config.http_codes:
@@ -217,6 +292,12 @@ class BackoffRetryMiddleware:
         return self._retry(request, reason, response) or response
 
     def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        if not self.contact and urlsplit(request.url).netloc == self.host:
+            sentence = unreachable_sentence(request.url, exception)
+            if sentence is not None:  # first contact failed: no retry, stop at once
+                self.crawler.stats.inc_value("retry/unreachable")
+                stop(self.crawler, "host_unreachable", sentence)
+                raise HostUnreachable(sentence)
         if request.meta.get("dont_retry", False) or not isinstance(
             exception, self.config.exceptions
         ):

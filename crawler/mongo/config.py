@@ -1,12 +1,20 @@
-"""The ``MONGO_*`` settings, read once into :class:`MongoConfig`, and
-:func:`is_transient`: which errors a later attempt may not meet."""
+"""The ``MONGO_*`` settings, read once into :class:`MongoConfig`,
+:func:`is_transient`: which errors a later attempt may not meet, and
+:func:`open_problem`: the one sentence for a server that cannot be used at
+open."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
+)
 
 from crawler import settings as defaults
 from crawler.backoff import exponential_delay
@@ -111,3 +119,51 @@ def is_transient(exc: BaseException) -> bool:
         code = getattr(exc, "code", None)
         return any(map(exc.has_error_label, _TRANSIENT_LABELS)) or code in _TRANSIENT_CODES
     return False
+
+
+#: AuthenticationFailed, and Unauthorized (no credentials, or no rights)
+AUTH_FAILED, UNAUTHORIZED = 18, 13
+
+
+def short_error(exc: BaseException) -> str:
+    """The first part of a pymongo error: its server's answer without the
+    topology description or the full reply (which run to ~600 characters)."""
+    if isinstance(exc, OperationFailure):
+        details = exc.details or {}
+        return str(details.get("errmsg") or exc).strip()
+    text = str(exc)
+    for cut in (", Timeout:", " (configured timeouts:", ", full error:"):
+        text = text.split(cut, 1)[0]
+    return text.strip() or type(exc).__name__
+
+
+def open_problem(config: MongoConfig, exc: BaseException) -> tuple[str, str]:
+    """``(finish reason, sentence)`` for an error met at open, before any item:
+    credentials refused, rights refused, server out of reach, or any other
+    error of the driver."""
+    where = config.where
+    if isinstance(exc, OperationFailure) and exc.code == AUTH_FAILED:
+        return (
+            "mongo_auth_failed",
+            f"MongoDB at {where} refused the credentials of MONGO_URI "
+            f"({short_error(exc)}); check the user name, the password and authSource.",
+        )
+    if isinstance(exc, OperationFailure) and exc.code == UNAUTHORIZED:
+        return (
+            "mongo_auth_failed",
+            f"MongoDB at {where} refused access to database {config.database} "
+            f"({short_error(exc)}); check the credentials in MONGO_URI and that the "
+            f"user may read and write {config.database}.",
+        )
+    if isinstance(exc, ConnectionFailure):
+        return (
+            "mongo_unavailable",
+            f"MongoDB at {where} cannot be reached within {config.timeout_seconds:g} s "
+            f"({short_error(exc)}); check MONGO_URI and that the server is up.",
+        )
+    if isinstance(exc, ConfigurationError):
+        return ("mongo_unavailable", f"MONGO_URI is not usable: {short_error(exc)}.")
+    return (
+        "mongo_unavailable",
+        f"MongoDB at {where} failed at open ({type(exc).__name__}: {short_error(exc)}).",
+    )

@@ -11,8 +11,15 @@ batches are held).
 
 At open the collections get their indexes and a ``$jsonSchema`` validator
 (:mod:`crawler.mongo.collections`), idempotently; what the server refuses (no rights,
-no support) is a WARNING, and the run goes on. A server that cannot be reached
-within the retry budget at open closes the spider (``mongo_unavailable``).
+no support) is a WARNING, and the run goes on. That first contact is tried
+once, not through the retry budget (which is for outages during a crawl): a
+server that cannot be reached within ``MONGO_TIMEOUT_SECONDS`` closes the
+spider (``mongo_unavailable``), credentials or rights refused close it at once
+(``mongo_auth_failed``), each with one ERROR sentence
+(:func:`crawler.mongo.config.open_problem`) and exit status 1.
+
+The pipeline is listed in ``ITEM_PIPELINES`` by :class:`MongoAddon` (``ADDONS``)
+only when ``MONGO_URI`` is set: a run without MongoDB logs nothing about it.
 
 A batch that meets a connection error or a server shutting down is kept and
 retried, the waits doubling from ``MONGO_RETRY_BACKOFF`` up to
@@ -46,15 +53,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError
-from scrapy.exceptions import CloseSpider, NotConfigured
+from scrapy.exceptions import NotConfigured
 
 from crawler import ledger, signals
 from crawler.exceptions import MongoUnavailable
 from crawler.failures import record_failure
 from crawler.items import item_type
 from crawler.mongo.collections import setup_collections
-from crawler.mongo.config import MongoConfig, is_transient
+from crawler.mongo.config import MongoConfig, is_transient, open_problem
 from crawler.mongo.documents import upsert
+from crawler.stopping import stopping
 
 if TYPE_CHECKING:
     from pymongo import UpdateOne
@@ -101,10 +109,13 @@ class MongoUpsertPipeline:
         self.client = MongoClient(config.uri, **config.client_options())
         db = self.client[config.database]
         try:
-            refused = await self._call("set up the collections", setup_collections, db)
-        except MongoUnavailable as exc:
-            logger.error("MongoDB at %s is unreachable: %s", config.where, exc)
-            raise CloseSpider("mongo_unavailable") from exc
+            # once: a server that cannot be used now is a setup problem
+            refused = await asyncio.to_thread(setup_collections, db)
+        except Exception as exc:  # a boundary: any error at open is one sentence
+            reason, sentence = open_problem(config, exc)
+            await asyncio.to_thread(self.client.close)
+            self.client = None
+            raise stopping(self.crawler, reason, sentence) from exc
         for sentence in refused:
             logger.warning("MongoDB at %s refused %s; going on without it.", config.where, sentence)
         logger.info(
@@ -276,4 +287,21 @@ class MongoUpsertPipeline:
             message=message,
             attempts=self.config.retry_times + 1 if reason == "mongo_unavailable" else 1,
             log=False,  # logged per batch (_give_up) or per write error
+        )
+
+
+class MongoAddon:
+    """Lists :class:`MongoUpsertPipeline` in ``ITEM_PIPELINES`` (at 300, after
+    cleaning and validation) when ``MONGO_URI`` is set, and not otherwise: the
+    pipeline would disable itself on every run without MongoDB, and Scrapy
+    logs a WARNING for each component that does so with a reason. A pipeline
+    listed by hand (``ITEM_PIPELINES``) is kept where it is."""
+
+    priority = 300
+
+    def update_settings(self, settings: Any) -> None:
+        if not (settings.get("MONGO_URI") or "").strip():
+            return
+        settings.setdefault_in_component_priority_dict(
+            "ITEM_PIPELINES", MongoUpsertPipeline, self.priority
         )

@@ -18,6 +18,7 @@ from crawler.extract.api import json_object
 from crawler.failures import failure_reason, record_failure
 from crawler.responses import decoded_json
 from crawler.run import resolve_run_id
+from crawler.stopping import HostUnreachable
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
@@ -35,6 +36,23 @@ PARSED_ARGUMENTS = "_parsed_arguments"
 LISTINGS_PATH = "/api/personalish/v1/blocks/listings"
 PRODUCT_PATH = "/api/v2/products/{id}"
 REVIEWS_PATH = "/api/v2/reviews"
+
+
+def what_categories_held(held: dict[int, str]) -> str:
+    """``{1789: "lists no brands", 1846: "lists no brands"}`` as "categories
+    1789 and 1846 list no brands" (one clause per distinct account)."""
+    groups: dict[str, list[int]] = {}
+    for category_id, account in held.items():
+        groups.setdefault(account, []).append(category_id)
+    clauses = []
+    for account, ids in groups.items():
+        if len(ids) == 1:
+            clauses.append(f"category {ids[0]} {account}")
+        else:
+            names = ", ".join(map(str, ids[:-1])) + f" and {ids[-1]}"
+            plural = account.replace("lists ", "list ", 1).replace("answers ", "answer ", 1)
+            clauses.append(f"categories {names} {plural}")
+    return "; ".join(clauses)
 
 
 class MarketplaceSpider(scrapy.Spider):
@@ -151,6 +169,13 @@ class MarketplaceSpider(scrapy.Spider):
             cb_kwargs={"category_id": category_id},
         )
 
+    # -- the report --------------------------------------------------------
+
+    def nothing_found(self) -> str | None:
+        """What this run found, for a run that stored nothing (the run report
+        says it in its verdict); ``None``: the report's counts say enough."""
+        return None
+
     # -- responses ---------------------------------------------------------
 
     def payload(self, response: Response) -> dict[str, Any] | None:
@@ -171,6 +196,8 @@ class MarketplaceSpider(scrapy.Spider):
         failure record says how often it was tried."""
         request = failure.request  # type: ignore[attr-defined]
         exc: BaseException = failure.value or Exception("unknown failure")
+        if isinstance(exc, HostUnreachable):
+            return  # the host was never reached: the run stops, with one sentence
         reason = failure_reason(exc)
         attempts = request.meta.get("retry_times", 0) + 1
         detail = str(exc) or type(exc).__name__

@@ -16,13 +16,17 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
-from scrapy.exceptions import CloseSpider
-
 from crawler.args import ProductsArgs
 from crawler.exceptions import ExtractionError
 from crawler.extract.api import extract_brands, extract_listing_ids, extract_paging, extract_product
 from crawler.failures import failure_reason
-from crawler.spiders.base import LISTINGS_PATH, PRODUCT_PATH, MarketplaceSpider
+from crawler.spiders.base import (
+    LISTINGS_PATH,
+    PRODUCT_PATH,
+    MarketplaceSpider,
+    what_categories_held,
+)
+from crawler.stopping import HostUnreachable, stopping
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -44,6 +48,8 @@ class ProductsSpider(MarketplaceSpider):
     #: progress: distinct ids seen in listings, listing pages still to read
     listed: set[int]
     listings_pending: int
+    #: what each category's brand filter held: its brands, or why it was not read
+    held: dict[int, list[int] | str]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -51,6 +57,7 @@ class ProductsSpider(MarketplaceSpider):
         spider.page_size = crawler.settings.getint("LISTING_PAGE_SIZE")
         spider.listed = set()
         spider.listings_pending = 0
+        spider.held = {}
         return spider
 
     def progress_total(self) -> tuple[int | None, bool]:
@@ -74,20 +81,28 @@ class ProductsSpider(MarketplaceSpider):
         """(category, brand) pairs to list, from the categories' brand filters.
 
         Fetched through the engine, before the listings, so that an unknown
-        brand stops the run before any listing request."""
+        brand stops the run before any listing request. A brand is called
+        unknown only when every category page was read: a page that failed
+        says nothing about its brands (it is in the failures file)."""
         results = await asyncio.gather(
             *(self.category_brands(category_id) for category_id in self.args.categories)
         )
+        if "unreachable" in self.held.values():
+            return []  # the host cannot be reached: the run is stopping
         known = {brand for brands in results for brand in brands}
         wanted = self.args.brands or sorted(known)
+        all_read = all(not isinstance(held, str) for held in self.held.values())
         unknown = [brand for brand in self.args.brands if brand not in known]
-        if unknown:
-            logger.error(
-                "brands: %s is not a brand of categories %s.",
-                ", ".join(map(str, unknown)),
-                ", ".join(map(str, self.args.categories)),
+        if unknown and all_read:
+            categories = self.args.categories
+            raise stopping(
+                self.crawler,
+                "unknown_brand",
+                f"brands: {', '.join(map(str, unknown))} "
+                f"{'is not a brand' if len(unknown) == 1 else 'are not brands'} of "
+                f"{'category' if len(categories) == 1 else 'categories'} "
+                f"{', '.join(map(str, categories))} (scrapy crawl brands lists theirs).",
             )
-            raise CloseSpider("unknown_brand")
         wanted_set = set(wanted)
         return [
             (category_id, brand)
@@ -97,11 +112,18 @@ class ProductsSpider(MarketplaceSpider):
         ]
 
     async def category_brands(self, category_id: int) -> list[int]:
+        """The brands of a category's brand filter; what it held is kept in
+        ``held`` (its brands, or why it was not read)."""
         request = self.brand_filter_request(category_id, self.parse_listing)
         try:
             response = await self.crawler.engine.download_async(request)
+        except HostUnreachable:
+            self.held[category_id] = "unreachable"
+            return []
         except Exception as exc:  # the download failed for good: a boundary
-            self.record_failure(request, failure_reason(exc), str(exc) or repr(exc))
+            reason = failure_reason(exc)
+            self.record_failure(request, reason, str(exc) or repr(exc))
+            self.held[category_id] = f"could not be read ({reason})"
             return []
         if response.status != 200:
             # the response's request is the last retry: its retry_times count
@@ -110,12 +132,38 @@ class ProductsSpider(MarketplaceSpider):
                 f"http_{response.status}",
                 f"the API answered {response.status} (category page)",
             )
+            self.held[category_id] = f"could not be read (the API answered {response.status})"
             return []
         payload = self.payload(response)
         if payload is None:
+            self.held[category_id] = "could not be read (its body is not the API's)"
             return []
         now = datetime.now(UTC)
-        return [b.id for b in extract_brands(payload, category_id, response.url, now)]
+        brands = [b.id for b in extract_brands(payload, category_id, response.url, now)]
+        self.held[category_id] = brands
+        return brands
+
+    def nothing_found(self) -> str | None:
+        if self.args.ids:
+            return f"none of the {len(self.args.ids):,} ids asked for gave a valid product"
+        if not self.held or "unreachable" in self.held.values():
+            return None
+        accounts: dict[int, str] = {}
+        for category_id, held in self.held.items():
+            if isinstance(held, str):
+                accounts[category_id] = held
+            elif not held:
+                accounts[category_id] = "lists no brands"
+            elif self.args.brands and not set(held) & set(self.args.brands):
+                accounts[category_id] = "lists none of the brands asked for"
+            else:
+                accounts[category_id] = f"lists {len(held):,} brands"
+        what = what_categories_held(accounts)
+        if self.listed:
+            return f"{what}; their listings name {len(self.listed):,} products, none of them valid"
+        if all(not isinstance(held, str) and held for held in self.held.values()):
+            return f"{what}, whose listings hold no products"
+        return what
 
     # -- listings -----------------------------------------------------------
 
