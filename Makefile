@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt scripts/setup-system.sh | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -17,11 +17,16 @@ $(STAMP): requirements.txt scripts/setup-system.sh
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Debian's Chromium (about 350 MB), only for the dashboard spider and its tests:
+# `make test` installs it, `make demo` does without
+browser:
+	bash scripts/install-chromium.sh
+
 demo: setup
 	$(PY) scripts/demo.py
 
 # the gates first (seconds), then the suite: CI runs exactly this
-test: setup lint
+test: setup browser lint
 	$(PY) -m pytest
 
 lint: setup

@@ -73,6 +73,9 @@ class Product:
     stock_qty: int | None = None
     day_ago_created: int | None = None
     source_url: str
+    #: the URL first asked for, when the API redirected it to ``source_url``
+    #: (its own canonical URL); None when it answered where it was asked
+    redirected_from: str | None = None
     scraped_at: datetime
 
 

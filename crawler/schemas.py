@@ -86,6 +86,7 @@ PRODUCT_SCHEMA = object_schema(
         "stock_qty": _COUNT,
         "day_ago_created": _COUNT,
         "source_url": _URL,
+        "redirected_from": _URL,
         "scraped_at": _TIME,
     },
 )

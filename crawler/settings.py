@@ -206,6 +206,12 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     # the HTTP cache (900), so it sees what the cache answered
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.retry.BackoffRetryMiddleware": 550,
+    # redirects followed within the API (the duplicate filter aside, so that a
+    # product redirected to one fetched already is not dropped), refused to any
+    # other host (failure offsite_redirect); it keeps the spiders' Referer, so
+    # without RefererMiddleware (above) it has nothing to warn about
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.middlewares.redirect.ApiRedirectMiddleware": 600,
 }
 # A development check that re-reads a callback's source (inspect.getsource,
 # ast.parse) whenever its small cache of bound methods misses: on every few

@@ -4,7 +4,9 @@
     python scripts/demo.py --size tiny
 
 Runs the real ``scrapy crawl`` commands against a local simulator and
-compares what they wrote with the simulator's ground truth.
+compares what they wrote with the simulator's ground truth. Its own output is
+the commands and a summary, which ends it; the crawls' logs go to a file that
+it names first (``<output>/demo/<run id>.log``).
 """
 
 from __future__ import annotations
@@ -36,11 +38,15 @@ def read_lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines() if path.exists() else []
 
 
-def crawl(spider: str, env: dict[str, str], *args: str) -> tuple[int, float]:
+def crawl(spider: str, env: dict[str, str], log: Path, *args: str) -> tuple[int, float]:
+    """Run ``scrapy crawl``, its output (the log, a traceback) appended to ``log``."""
     started = time.perf_counter()
     command = [sys.executable, "-m", "scrapy", "crawl", spider, *args]
     print("$", " ".join(command[2:]), flush=True)
-    code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+    with log.open("ab") as out:
+        code = subprocess.run(
+            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        ).returncode
     return code, time.perf_counter() - started
 
 
@@ -64,15 +70,19 @@ def main() -> int:
             "CRAWLER_OUTPUT_DIR": options.output,
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         }
+        log = Path(options.output) / "demo" / f"{run_id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         print(f"Simulator at {sim.url} ({options.size}, seed {options.seed})", flush=True)
+        print(f"The crawls log to {log}", flush=True)
         products_dir = Path(options.output) / "products" / run_id
         comments_dir = Path(options.output) / "comments" / run_id
         # The simulator answers 404 for ~1-3% of the listed ids (as the real API
         # does for withdrawn products): recorded, not a failed run (exit 0).
-        code_p, secs_p = crawl("products", env, "-a", f"run_id={run_id}")
+        code_p, secs_p = crawl("products", env, log, "-a", f"run_id={run_id}")
         code_c, secs_c = crawl(
             "comments",
             env,
+            log,
             "-a",
             f"run_id={run_id}",
             "-a",
@@ -111,6 +121,8 @@ def main() -> int:
     ok &= set(rejected) == set(invalid_products)
     ok &= set(comment_ids) == expected_comments and len(comment_ids) == len(set(comment_ids))
     ok &= code_p == 0 and code_c == 0
+    if code_p or code_c:
+        print(f"  a crawl did not exit 0: its log is in {log}")
     print(f"ground truth matched: {'yes' if ok else 'NO'}; demo wall time {wall:.1f} s")
     return 0 if ok else 1
 

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Debian packages the project needs, installed only when missing.
+# Debian packages the project needs, installed only when missing (apt-get: as
+# root, or through sudo). Chromium, which only the dashboard spider and its
+# tests use (about 350 MB), is not among them: scripts/install-chromium.sh,
+# which `make test` runs (`make browser`).
 set -euo pipefail
 need=()
 command -v python3 >/dev/null || need+=(python3)
@@ -11,5 +14,3 @@ if ((${#need[@]})); then
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq "${need[@]}"
 fi
-# Debian's Chromium for the dashboard spider (never `playwright install`)
-bash "$(dirname "$0")/install-chromium.sh"

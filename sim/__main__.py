@@ -1,6 +1,8 @@
 """Command line: `python -m sim --port 0 --size tiny --seed 1 [--latency-ms 50 ...]`.
 
 Prints the base URL as the first stdout line, then serves until SIGTERM or SIGINT.
+`--print-categories` prints the catalogue's category ids instead (comma-separated,
+the crawler's CATEGORIES) and exits: `CATEGORIES=$(python -m sim --print-categories)`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--products", type=int, help="overrides the preset")
     parser.add_argument("--categories", type=int, help="overrides the preset")
     parser.add_argument("--brands", type=int, help="overrides the preset")
+    parser.add_argument(
+        "--print-categories",
+        action="store_true",
+        help="print the catalogue's category ids (comma-separated, for the crawler's "
+        "CATEGORIES) and exit without serving",
+    )
     knobs = parser.add_argument_group("fault knobs (see sim/faults.py)")
     for name, default in DEFAULT_KNOBS.items():
         flag = "--" + name.replace("_", "-")
@@ -75,8 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bad knob flag: {exc}") from None
     started = time.perf_counter()
     catalog = Catalog(args.seed, size)
+    categories = ",".join(str(c.id) for c in catalog.categories)
+    if args.print_categories:
+        print(categories, flush=True)
+        return 0
     log.info(
-        "catalogue of %d products built in %.2f s", size.products, time.perf_counter() - started
+        "catalogue of %d products built in %.2f s; CATEGORIES=%s",
+        size.products,
+        time.perf_counter() - started,
+        categories,
     )
     asyncio.run(serve(make_app(catalog, faults, dashboard_options(args)), args.host, args.port))
     return 0

@@ -12,6 +12,12 @@ Knobs (all off by default; CLI flag `--latency-ms` etc., or `POST /_sim/config`)
   malformed_rate    share of 200 responses whose JSON body is truncated or corrupted
   new_review_every  every Nth reviews request adds a new review to its product (0 = off)
   fail_product_ids  product ids whose detail always answers 500
+  redirect_rate     share of the products with a detail whose detail answers 301/302
+                    (which ones and how: a hash of the seed and the id, see sim/redirects.py)
+  redirect_kinds    the kinds of redirects dealt: product (to another product's detail),
+                    canonical (to its own canonical URL), offsite (to redirect_host)
+  redirect_host     the foreign host of offsite redirects: a 127.0.0.0/8 address,
+                    optionally with a port (default 127.0.0.2, the simulator's port)
 Dice come from `random.Random(seed)`: a run is reproducible given the same request order.
 """
 
@@ -34,9 +40,13 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "malformed_rate": 0.0,
     "new_review_every": 0,
     "fail_product_ids": [],
+    "redirect_rate": 0.0,
+    "redirect_kinds": ["product", "canonical", "offsite"],
+    "redirect_host": "127.0.0.2",
 }
 _NON_NEGATIVE = ("latency_ms", "jitter_ms", "rate_limit", "hang_seconds")
-_SHARES = ("error_rate", "drop_rate", "hang_rate", "malformed_rate")
+_SHARES = ("error_rate", "drop_rate", "hang_rate", "malformed_rate", "redirect_rate")
+REDIRECT_KINDS = ("product", "canonical", "offsite")
 # How early (seconds) a request may come and still take a token: timer jitter of a client
 # pacing itself at exactly rate_limit must not earn it a 429.
 _EARLY_TOLERANCE_S = 0.05
@@ -73,6 +83,34 @@ def _id_list(value: object) -> list[int]:
     return out
 
 
+def _kinds(value: object) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise KnobError(f"knob 'redirect_kinds' must be a list of kinds, got {value!r}")
+    kinds = [str(item).strip() for item in items if str(item).strip()]
+    unknown = [kind for kind in kinds if kind not in REDIRECT_KINDS]
+    if unknown:
+        raise KnobError(
+            f"knob 'redirect_kinds' holds {unknown[0]!r}; known kinds: {', '.join(REDIRECT_KINDS)}"
+        )
+    return [kind for kind in REDIRECT_KINDS if kind in kinds]
+
+
+def _loopback_host(value: object) -> str:
+    """A 127.0.0.0/8 address, optionally with a port: the simulator never sends a
+    client to a host off this machine."""
+    text = str(value).strip() if isinstance(value, str) else ""
+    host, _, port = text.partition(":")
+    parts = host.split(".")
+    ok = len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
+    if not ok or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise KnobError(
+            f"knob 'redirect_host' must be a 127.0.0.0/8 address with an optional port, "
+            f"got {value!r}"
+        )
+    return text
+
+
 def validate_knobs(update: object) -> dict[str, Any]:
     """The typed values of a partial knob dict; raises KnobError naming the bad knob."""
     if not isinstance(update, dict):
@@ -94,6 +132,10 @@ def validate_knobs(update: object) -> dict[str, Any]:
             if number != int(number):
                 raise KnobError(f"knob 'new_review_every' must be a whole number, got {value!r}")
             out[name] = int(number)
+        elif name == "redirect_kinds":
+            out[name] = _kinds(value)
+        elif name == "redirect_host":
+            out[name] = _loopback_host(value)
         else:
             out[name] = _id_list(value)
     return out
@@ -229,6 +271,7 @@ class Stats:
                     "failed_product",
                     "malformed",
                     "new_reviews",
+                    "redirected",
                 )
             },
             "product_refetched": {pid: n for pid, n in self.product_fetches.items() if n > 1},

@@ -6,6 +6,7 @@ API (faults apply here only):
   GET /api/v2/reviews?product_id=&page=&limit=
 Control (never faulted, never counted):
   GET /_sim/truth[?reviews=0|1|counts][&product_ids=1,2]   ground truth of the current state
+                                          (products.redirected: the redirect_* knobs' products)
   GET /_sim/stats, POST /_sim/reset[?state=1], GET|POST /_sim/config
 Seller dashboard (HTML, login, JS tables; its own knobs and truth): see sim/dashboard.py.
 """
@@ -24,6 +25,7 @@ from sim.catalog import Catalog
 from sim.dashboard import DashboardOptions, configure_dashboard, reset_dashboard, setup_dashboard
 from sim.faults import DEFAULT_KNOBS, Faults, KnobError, Plan, Stats
 from sim.payloads import Payloads
+from sim.redirects import Redirects
 from sim.truth import Truth
 
 LISTINGS_PATH = "/api/personalish/v1/blocks/listings"
@@ -39,6 +41,7 @@ PAYLOADS: web.AppKey[Payloads] = web.AppKey("payloads", Payloads)
 FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
 STATS: web.AppKey[Stats] = web.AppKey("stats", Stats)
 TRUTH: web.AppKey[Truth] = web.AppKey("truth", Truth)
+REDIRECTS: web.AppKey[Redirects] = web.AppKey("redirects", Redirects)
 
 
 def _int(value: str | None, default: int) -> int:
@@ -75,6 +78,28 @@ def _etag_matches(header: str | None, etag: str) -> bool:
         return False
     tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
     return "*" in tags or etag in tags
+
+
+def _port(request: web.Request) -> int:
+    """The port this request came in on (the simulator's own)."""
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    return int(sockname[1]) if sockname else 0
+
+
+def _redirect(request: web.Request, product_id: str | None) -> web.Response | None:
+    """The redirect a product's detail answers (the redirect_* knobs), or None."""
+    knobs = request.app[FAULTS].knobs
+    if not float(knobs["redirect_rate"]) or "spid" in request.query:
+        return None
+    pid = _int(product_id, -1)
+    redirect = request.app[REDIRECTS].plan(knobs).get(pid)
+    if redirect is None:
+        return None
+    location = redirect.location(pid, str(knobs["redirect_host"]), _port(request))
+    return web.Response(
+        status=redirect.status, headers={"Location": location, "Cache-Control": "no-store"}
+    )
 
 
 def _drop(request: web.Request) -> web.StreamResponse:
@@ -130,6 +155,10 @@ async def api_faults(request: web.Request, handler: Handler) -> web.StreamRespon
             500,
             {"Cache-Control": "no-store"},
         )
+    if kind == "product" and (moved := _redirect(request, product_id)) is not None:
+        stats.faults["redirected"] += 1
+        stats.by_status[moved.status] += 1
+        return moved
     response = await handler(request)
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
         body = response.body
@@ -201,7 +230,12 @@ async def truth(request: web.Request) -> web.Response:
     ids = None
     if "product_ids" in q:
         ids = {int(x) for x in q["product_ids"].split(",") if x.strip().isdigit()}
-    return json_response(request.app[TRUTH].build(q.get("reviews", "1"), ids))
+    app = request.app
+    body = app[TRUTH].build(q.get("reviews", "1"), ids)
+    redirected = app[REDIRECTS].truth(app[FAULTS].knobs, _port(request))
+    body["products"]["redirected"] = redirected  # type: ignore[index]
+    body["totals"]["redirected"] = len(redirected)  # type: ignore[index]
+    return json_response(body)
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -240,6 +274,8 @@ def make_app(
     app[FAULTS] = faults
     app[STATS] = Stats()
     app[TRUTH] = Truth(catalog)
+    payloads = app[PAYLOADS]
+    app[REDIRECTS] = Redirects(catalog, lambda i: payloads.core(i).spid)
     app.router.add_get(LISTINGS_PATH, listings)
     app.router.add_get(PRODUCT_PREFIX + "{pid}", product)
     app.router.add_get(REVIEWS_PATH, reviews)

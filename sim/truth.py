@@ -3,11 +3,14 @@
 Shape (ids are ints in lists; dict keys are strings):
   seed, size {products, categories, brands}, categories [ids],
   brands {ids, by_category {cid: [bids]}},
-  products {listed, valid, invalid {id: reason}, not_found},
+  products {listed, valid, invalid {id: reason}, not_found,
+            redirected {id: {kind, status, location[, to]}}},
   reviews {total, by_product {pid: [review ids]}, invalid {review id: reason}}
           (reviews=0: only total; reviews=counts: total and count_by_product {pid: n}),
   totals {categories, brands, listed, listing_entries, valid, invalid, invalid_by_reason,
-          not_found, reviews, reviews_invalid, reviews_new}.
+          not_found, reviews, reviews_invalid, reviews_new, redirected}.
+`products.redirected` and `totals.redirected` (the products whose detail redirects, from
+the redirect_* knobs, sim/redirects.py) are added by the server, which knows the knobs.
 `product_ids` restricts the reviews part to those products; totals stay global.
 """
 

@@ -20,6 +20,7 @@ from crawler.args import ProductsArgs
 from crawler.exceptions import ExtractionError
 from crawler.extract.api import extract_brands, extract_listing_ids, extract_paging, extract_product
 from crawler.failures import failure_reason
+from crawler.middlewares.redirect import REDIRECTED_FROM
 from crawler.spiders.base import (
     LISTINGS_PATH,
     PRODUCT_PATH,
@@ -212,7 +213,8 @@ class ProductsSpider(MarketplaceSpider):
     # -- product detail -----------------------------------------------------
 
     def product_request(self, product_id: int) -> scrapy.Request:
-        # one URL per id, so that Scrapy's duplicate filter fetches each once
+        # one URL per id, so that Scrapy's duplicate filter fetches each once; a
+        # redirect of it is followed past the filter (ApiRedirectMiddleware)
         return self.api_request(
             self.api_url(PRODUCT_PATH.format(id=product_id)),
             self.parse_product,
@@ -229,6 +231,22 @@ class ProductsSpider(MarketplaceSpider):
         if payload is None:
             return
         try:
-            yield extract_product(payload, response.url, datetime.now(UTC))
+            product = extract_product(payload, response.url, datetime.now(UTC))
         except ExtractionError as exc:
             self.record_failure(response.request, exc.reason, str(exc))
+            return
+        redirected_from = response.meta.get(REDIRECTED_FROM)
+        if redirected_from is not None:
+            asked = response.meta.get("record_id")
+            if asked is not None and product.id != asked:
+                # another product's detail: not this record (that product is
+                # stored by its own request, if the crawl asks for it)
+                request = response.request
+                self.record_failure(
+                    request.replace(url=redirected_from) if request is not None else None,
+                    "redirected",
+                    f"the API redirected it to {response.url}, the detail of product {product.id}",
+                )
+                return
+            product.redirected_from = redirected_from
+        yield product
