@@ -89,7 +89,7 @@ class RunFile:
         self.crawler = crawler
         self.path_setting: str | None = crawler.settings.get(setting)
         self.name = name
-        #: logged at WARNING with the path when the file is created
+        #: logged at INFO with the path when the file is created
         self.announce = announce
         self.path: Path | None = None
         self._file: IO[bytes] | None = None
@@ -100,7 +100,7 @@ class RunFile:
             self.path = path or run_dir(self.crawler.spider) / self.name
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("ab")
-            logger.warning(self.announce, self.path)
+            logger.info(self.announce, self.path)
         self._file.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         self._file.flush()
 

@@ -198,7 +198,8 @@ class ValidatePipeline:
             return
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
         counts = ledger.rejected_by_reason(stats)
-        logger.warning(
+        # the site's data, not the crawl's trouble: the report and the file say it
+        logger.info(
             "Rejected items by reason: %s (listed in %s)",
             ", ".join(f"{key} {value}" for key, value in counts.items()),
             self.rejects.path,
