@@ -14,6 +14,7 @@ import time
 from sim.catalog import MAX_BRANDS, MAX_CATEGORIES, MAX_PRODUCTS, PRESETS, Catalog, Size
 from sim.dashboard import add_dashboard_arguments, dashboard_options
 from sim.faults import DEFAULT_KNOBS, Faults, KnobError
+from sim.images import add_images_arguments, images_options
 from sim.server import make_app, serve
 
 log = logging.getLogger("sim")
@@ -40,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             help=f"default {default!r}" + (" (comma-separated)" if kind is str else ""),
         )
     add_dashboard_arguments(parser)
+    add_images_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -78,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     log.info(
         "catalogue of %d products built in %.2f s", size.products, time.perf_counter() - started
     )
-    asyncio.run(serve(make_app(catalog, faults, dashboard_options(args)), args.host, args.port))
+    asyncio.run(
+        serve(
+            make_app(catalog, faults, dashboard_options(args), images_options(args)),
+            args.host,
+            args.port,
+        )
+    )
     return 0
 
 
