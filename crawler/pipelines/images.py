@@ -245,6 +245,7 @@ class ProductImagesPipeline(ImagesPipeline):
             (width, height), files = await asyncio.to_thread(self._convert, body, request)
         except ImageFailure as exc:
             return self._failed(url, exc.reason, exc.message)
+        files[0][1].seek(0)
         checksum = _md5sum(files[0][1])
         try:
             for file_path, buf in files:
