@@ -75,6 +75,14 @@ def parse_host_port(entry: str) -> tuple[str, int | None]:
     return host, int(port) if port else None
 
 
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped

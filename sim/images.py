@@ -5,9 +5,13 @@ as they are. With it, a product detail's `images` point at the simulator itself:
   GET /_sim/img/{pid}/{k}.{ext}          the product's k-th image (never faulted by the
                                          API knobs, never counted as an API request)
   GET /_sim/img/{pid}/redirect.jpg       302 to a host that must be refused
+  GET /_sim/img/{pid}/r{review id}-{k}.jpg   a review's k-th photo (always good)
   GET /_sim/truth/images                 {"good": {pid: [urls]}, "bad": {url: reason},
-                                         "refused": {url: reason}} (valid products only)
+                                         "refused": {url: reason}} (valid products only),
+                                         and "review_photos": {review id: [urls]} (pages
+                                         served so far: reviews are paged on demand)
   GET /_sim/images/stats                 {"requests": n, "by_path": {path: n}}
+                                         ("rate_limited" counts the 429s)
 Each image's kind comes from the seed: most are good (JPEG, PNG or WebP made with Pillow,
 the same bytes for the same seed), some broken: 404 (`http_404`), HTML or JSON instead
 of an image and a cut JPEG (`not_an_image`), over 10 MB (`too_large`), a PNG claiming
@@ -16,6 +20,7 @@ of an image and a cut JPEG (`not_an_image`), over 10 MB (`too_large`), a PNG cla
 127.0.0.2 (`host_not_allowed`), on `metadata.sim.test` and `private.sim.test`, which the
 tests' resolver maps to 169.254.169.254 and 10.0.0.7 (`address_not_allowed`), and a
 redirect on the simulator to 127.0.0.2 (`host_not_allowed`); all on the simulator's port.
+`--images-rate-limit N` answers image requests over N per second with 429 (the API apart).
 """
 
 from __future__ import annotations
@@ -58,16 +63,24 @@ FORMATS = (("jpg", "JPEG"), ("png", "PNG"), ("webp", "WEBP"))
 class ImagesOptions:
     enabled: bool = False
     slow_seconds: float = 30.0
+    #: image requests per second (a token bucket, burst of one second); over
+    #: it: 429 with Retry-After 1. 0: no limit. The API's rate_limit knob is apart.
+    rate_limit: float = 0.0
 
 
 def add_images_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("images (see sim/images.py)")
     group.add_argument("--images", type=int, choices=(0, 1), default=0, help="1: serve images")
     group.add_argument("--images-slow-seconds", type=float, default=30.0)
+    group.add_argument("--images-rate-limit", type=float, default=0.0, help="per second")
 
 
 def images_options(args: argparse.Namespace) -> ImagesOptions:
-    return ImagesOptions(enabled=bool(args.images), slow_seconds=args.images_slow_seconds)
+    return ImagesOptions(
+        enabled=bool(args.images),
+        slow_seconds=args.images_slow_seconds,
+        rate_limit=args.images_rate_limit,
+    )
 
 
 def kind_of(seed: int, pid: int, k: int) -> tuple[str, str | None]:
@@ -128,6 +141,32 @@ class SimImages:
         self.catalog = catalog
         self.options = options
         self.stats: Counter[str] = Counter()
+        #: review id -> its photos' URLs, as served
+        self.review_photos: dict[str, list[str]] = {}
+        self._tokens, self._stamp = max(1.0, options.rate_limit), 0.0
+
+    def admit(self, now: float) -> bool:
+        rate = self.options.rate_limit
+        if rate <= 0:
+            return True
+        self._tokens = min(max(1.0, rate), self._tokens + (now - self._stamp) * rate)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def rewrite_reviews(self, body: dict[str, object], host: str) -> None:
+        """A reviews page's photos on the simulator (in place)."""
+        data = body.get("data")
+        for review in data if isinstance(data, list) else []:
+            photos = review.get("images") or []
+            pid, rid = review.get("product_id"), review.get("id")
+            urls = [f"http://{host}{PREFIX}/{pid}/r{rid}-{k}.jpg" for k in range(len(photos))]
+            for photo, url in zip(photos, urls, strict=True):
+                photo["full_path"] = url
+            if urls:
+                self.review_photos[str(rid)] = urls
 
     def count(self, i: int) -> int:
         return 1 + mix(self.catalog.seed, self.catalog.pid(i), _SALT + 3) % 5
@@ -171,10 +210,13 @@ class SimImages:
                     bad[url] = reason
                 else:
                     good.setdefault(str(cat.pid(i)), []).append(url)
-        return {"good": good, "bad": bad, "refused": refused}
+        return {"good": good, "bad": bad, "refused": refused, "review_photos": self.review_photos}
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         self.stats[request.path] += 1
+        if not self.admit(asyncio.get_running_loop().time()):
+            self.stats["rate_limited"] += 1
+            return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "1"})
         seed = self.catalog.seed
         pid_text, name = request.match_info["pid"], request.match_info["name"]
         stem = name.split(".", 1)[0]
@@ -184,6 +226,10 @@ class SimImages:
         if stem == "redirect":
             port = request.host.rsplit(":", 1)[-1]
             raise web.HTTPFound(f"http://127.0.0.2:{port}{PREFIX}/{pid}/0.jpg")
+        if stem.startswith("r") and stem[1:].replace("-", "").isdigit():
+            rid, _, k = stem[1:].partition("-")
+            body = picture(seed, pid, 1000 + int(rid) % 1000 + int(k or 0), "JPEG")
+            return web.Response(body=body, content_type="image/jpeg")
         if not stem.isdigit():
             return web.Response(status=404, text="no such image")
         kind, _ = kind_of(seed, pid, int(stem))
@@ -220,7 +266,10 @@ async def _truth(request: web.Request) -> web.Response:
 
 async def _stats(request: web.Request) -> web.Response:
     stats = request.app[IMAGES].stats
-    return web.json_response({"requests": sum(stats.values()), "by_path": dict(stats)})
+    paths = {path: n for path, n in stats.items() if path.startswith("/")}
+    return web.json_response(
+        {"requests": sum(paths.values()), "by_path": paths, "rate_limited": stats["rate_limited"]}
+    )
 
 
 def setup_images(app: web.Application, catalog: Catalog, options: ImagesOptions | None) -> None:
@@ -231,6 +280,13 @@ def setup_images(app: web.Application, catalog: Catalog, options: ImagesOptions 
     app.router.add_get(PREFIX + "/{pid}/{name}", images.serve)
     app.router.add_get("/_sim/truth/images", _truth)
     app.router.add_get("/_sim/images/stats", _stats)
+
+
+def rewrite_review_photos(app: web.Application, body: dict[str, object], host: str) -> None:
+    """With images on, a reviews page's photos point at the simulator."""
+    images = app.get(IMAGES)
+    if images is not None:
+        images.rewrite_reviews(body, host)
 
 
 def images_of(app: web.Application, index: int, host: str) -> list[dict[str, object]] | None:

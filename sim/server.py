@@ -23,7 +23,7 @@ from aiohttp import web
 from sim.catalog import Catalog
 from sim.dashboard import DashboardOptions, configure_dashboard, reset_dashboard, setup_dashboard
 from sim.faults import DEFAULT_KNOBS, Faults, KnobError, Plan, Stats
-from sim.images import ImagesOptions, images_of, setup_images
+from sim.images import ImagesOptions, images_of, rewrite_review_photos, setup_images
 from sim.payloads import Payloads
 from sim.truth import Truth
 
@@ -190,9 +190,9 @@ async def reviews(request: web.Request) -> web.Response:
     if app[FAULTS].review_request_adds_review() and index is not None:
         catalog.add_new_review(index)
         app[STATS].faults["new_reviews"] += 1
-    return json_response(
-        app[PAYLOADS].reviews(index, _int(q.get("page"), 1), _int(q.get("limit"), 5))
-    )
+    body = app[PAYLOADS].reviews(index, _int(q.get("page"), 1), _int(q.get("limit"), 5))
+    rewrite_review_photos(app, body, request.host)  # --images only: sim/images.py
+    return json_response(body)
 
 
 async def unknown_api(request: web.Request) -> web.Response:

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.misc import load_object
 
-from crawler.ssrf import ImageGuard, Resolver
+from crawler.ssrf import ImageGuard, Resolver, is_ip_literal
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -76,7 +76,10 @@ class ImageGuardMiddleware:
         refusal = self.guard.check_target(request.url)
         if refusal is None:
             host = (urlsplit(request.url).hostname or "").lower()
-            refusal = await asyncio.to_thread(self.guard.check_addresses, host)
+            if is_ip_literal(host):  # no DNS query: no thread
+                refusal = self.guard.check_addresses(host)
+            else:
+                refusal = await asyncio.to_thread(self.guard.check_addresses, host)
         if refusal is None:
             return
         assert self.crawler.stats is not None

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -138,6 +139,9 @@ class ProductImagesPipeline(ImagesPipeline):
         self.allow_redirects = True
         self._handle_statuses(True)
         self._downloads: asyncio.Semaphore | None = None
+        # Pillow lets go of the GIL while it decodes and resizes: two threads
+        # keep two cores busy; more would only add malloc arenas (memory)
+        self._decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="images")
         self.where = store_uri
 
     @classmethod
@@ -154,6 +158,9 @@ class ProductImagesPipeline(ImagesPipeline):
             self.per_product or "all",
             ", review photos too" if self.review_images else "",
         )
+
+    def close_spider(self, spider: Any = None) -> None:
+        self._decoders.shutdown(wait=False, cancel_futures=True)
 
     # -- which images -----------------------------------------------------
 
@@ -242,7 +249,10 @@ class ProductImagesPipeline(ImagesPipeline):
             return self._failed(url, "too_large", f"{len(body)} bytes, over IMAGES_MAX_BYTES")
         path = self.file_path(request, response=response, info=info, item=item)
         try:
-            (width, height), files = await asyncio.to_thread(self._convert, body, request)
+            loop = asyncio.get_running_loop()
+            (width, height), files = await loop.run_in_executor(
+                self._decoders, self._convert, body, request
+            )
         except ImageFailure as exc:
             return self._failed(url, exc.reason, exc.message)
         files[0][1].seek(0)
@@ -383,14 +393,18 @@ class ProductImagesPipeline(ImagesPipeline):
             entries.append(entry)
         if urls:
             item.images = entries
-        self._forget_old(info)
+        self._forget(info, [e["url"] for e in entries if e["status"] == "failed"])
         return item
 
-    def _forget_old(self, info: MediaPipeline.SpiderInfo) -> None:
-        """Keep the run's memo of finished URLs at ``IMAGES_MEMO_SIZE``: the
-        store answers for an image that is forgotten (``uptodate``), so the
-        memory of a long crawl stays flat."""
+    def _forget(self, info: MediaPipeline.SpiderInfo, failed: list[str]) -> None:
+        """Keep the run's memo of finished URLs small, so that the memory of a
+        long crawl stays flat: a failure is not kept (its Failure holds
+        tracebacks, and so the frames of the download; a later product with the
+        URL tries it again), and of the results, the latest ``IMAGES_MEMO_SIZE``
+        (an older URL is asked of the store again: ``uptodate``)."""
         done = info.downloaded
+        for url in failed:
+            done.pop(self._fingerprinter.fingerprint(Request(url)), None)
         while len(done) > self.memo_size:
             del done[next(iter(done))]
 

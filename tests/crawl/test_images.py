@@ -319,3 +319,51 @@ def test_the_s3_store(image_sim, image_truth, s3, tmp_path, monkeypatch) -> None
     again = entries(second)
     for url in good:
         assert again[url] == {**stored[url], "status": "uptodate"}
+
+
+def test_review_photos_with_review_images(image_sim, tmp_path) -> None:
+    counts = image_sim.truth(reviews="counts")["reviews"]["count_by_product"]
+    busiest = sorted(counts, key=lambda pid: (-counts[pid], pid))[:3]
+    settings = image_settings(image_sim, str(tmp_path / "store"), REVIEW_IMAGES=True)
+    run = run_crawl(
+        "comments",
+        image_sim.url,
+        tmp_path,
+        args={"product_ids": ",".join(busiest)},
+        settings=settings,
+    )
+    photos = image_sim.get("/_sim/truth/images").json()["review_photos"]
+    comments = run.feed_records("comments", "comments")
+    with_photos = [c for c in comments if c["image_urls"]]
+    assert with_photos, "the busiest products' reviews have photos"
+    for comment in with_photos:
+        assert photos[str(comment["id"])] == comment["image_urls"]
+        assert [e["url"] for e in comment["images"]] == comment["image_urls"]
+        for entry in comment["images"]:
+            assert entry["status"] == "downloaded"
+            assert (tmp_path / "store" / entry["path"]).is_file()
+    assert all(c["images"] is None for c in comments if not c["image_urls"])
+    assert run.stats["images/downloaded"] == sum(len(c["image_urls"]) for c in with_photos)
+
+
+def test_429s_from_the_image_host_slow_only_the_images(tmp_path) -> None:
+    """Images in their own download slot: the image host's 429s lower the rate
+    of the ``images`` slot, never the API's."""
+    with SimProcess(size="tiny", seed=1, images=1, images_rate_limit=5) as sim:
+        truth = sim.get("/_sim/truth/images").json()
+        failing = {url.split("/")[-2] for url in [*truth["bad"], *truth["refused"]]}
+        clean = [pid for pid in truth["good"] if pid not in failing]
+        pids = sorted(clean, key=lambda pid: (-len(truth["good"][pid]), pid))[:8]
+        ids = tmp_path / "ids.csv"
+        ids.write_text("id\n" + "\n".join(pids) + "\n")
+        settings = image_settings(sim, str(tmp_path / "store"), IMAGES_RETRY_TIMES=8)
+        run = run_crawl("products", sim.url, tmp_path, {"ids_file": str(ids)}, settings)
+        limited = sim.get("/_sim/images/stats").json()["rate_limited"]
+        api = sim.stats()
+    assert limited > 0
+    rates = {k for k in run.stats if k.startswith("throttle/rate/")}
+    assert rates == {"throttle/rate/images"}
+    assert api["by_status"].get("429", 0) == 0
+    good = {url for pid in pids for url in truth["good"][pid]}
+    stored = entries(run)
+    assert {url for url in good if stored[url]["status"] == "downloaded"} == good
