@@ -62,7 +62,8 @@ def guard_from_settings(crawler: Crawler) -> ImageGuard:
 class ImageGuardMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         if not crawler.settings.get("IMAGES_STORE"):
-            raise NotConfigured("IMAGES_STORE is not set: no images are fetched")
+            # silent: the images pipeline says once that images are off
+            raise NotConfigured
         self.crawler = crawler
         self.guard = guard_from_settings(crawler)
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scrapy import Request
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FSFilesStore, S3FilesStore, _md5sum
 from scrapy.pipelines.images import ImagesPipeline
@@ -146,6 +146,8 @@ class ProductImagesPipeline(ImagesPipeline):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ProductImagesPipeline:
+        if not crawler.settings.get("IMAGES_STORE"):
+            raise NotConfigured("IMAGES_STORE is not set")  # as MONGO_URI: one line, at start
         cls._update_stores(crawler.settings)
         return cls(crawler.settings["IMAGES_STORE"], crawler=crawler)
 
