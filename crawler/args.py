@@ -10,6 +10,7 @@ import csv
 import glob
 import os
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -98,12 +99,20 @@ def jsonl_records(path: Path, lines: Iterable[str | bytes], what: str) -> Iterat
             raise SpiderArgumentError(f"{what} {path}: line {n} is not valid JSON.") from None
 
 
+#: failure records a retry run of a kind also reads: a failed image (its ``id``
+#: is its product's) is fetched again with its product or its reviews, whose
+#: images that are stored already count as up to date (crawler/pipelines/images.py)
+RETRIED_ALONG: defaultdict[str, tuple[str, ...]] = defaultdict(
+    tuple, {"product": ("image",), "reviews": ("image",)}
+)
+
+
 def _read_jsonl(path: Path, handle: Any, kind: str | None) -> list[int]:
     ids = []
     for n, record in jsonl_records(path, handle, "ids_file"):
         if not isinstance(record, dict) or "id" not in record:
             raise SpiderArgumentError(f"ids_file {path}: line {n} has no 'id' key.")
-        if kind is not None and record.get("kind", kind) != kind:
+        if kind is not None and record.get("kind", kind) not in (kind, *RETRIED_ALONG[kind]):
             continue  # a failures file: another spider's or stage's record
         ids.append(_id_of(record["id"], path, f"line {n}"))
     return ids

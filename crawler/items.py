@@ -68,6 +68,10 @@ class Product:
     #: [{"group": str, "code": str, "name": str, "value": str}]: rows, never keys
     specifications: list[dict[str, str]] = field(default_factory=list)
     image_urls: list[str] = field(default_factory=list)
+    #: the stored images, one per URL of ``image_urls`` (with IMAGES_STORE set):
+    #: {"url", "path", "checksum", "width", "height", "status"}, or
+    #: {"url", "status": "failed", "reason"} (crawler/pipelines/images.py)
+    images: list[dict[str, Any]] | None = None
     thumbnail_url: str | None = None
     variant_ids: list[int] = field(default_factory=list)
     stock_qty: int | None = None
@@ -97,6 +101,9 @@ class Comment:
     purchased: bool | None = None
     seller_id: int | None = None
     image_urls: list[str] = field(default_factory=list)
+    #: the review's stored photos (with IMAGES_STORE and REVIEW_IMAGES set), as
+    #: :attr:`Product.images`
+    images: list[dict[str, Any]] | None = None
     #: UTC, from ``created_at`` (unix seconds) or the timeline's local time
     created_at: datetime | None = None
     source_url: str

@@ -18,6 +18,24 @@ _URL = {"type": "string", "minLength": 1}
 _TIME = {"type": "string", "format": "date-time"}
 _URLS = {"type": "array", "items": {"type": "string"}}
 _IDS = {"type": "array", "items": _ID}
+#: stored images (crawler/pipelines/images.py): a stored one has a path, a
+#: failed one its reason
+_IMAGES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["url", "status"],
+        "properties": {
+            "url": _URL,
+            "path": _URL,
+            "checksum": _TEXT,
+            "width": _COUNT,
+            "height": _COUNT,
+            "status": {"enum": ["downloaded", "uptodate", "cached", "failed"]},
+            "reason": _TEXT,
+        },
+    },
+}
 
 
 def object_schema(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +99,7 @@ PRODUCT_SCHEMA = object_schema(
             ),
         },
         "image_urls": _URLS,
+        "images": _IMAGES,
         "thumbnail_url": _TEXT,
         "variant_ids": _IDS,
         "stock_qty": _COUNT,
@@ -106,6 +125,7 @@ COMMENT_SCHEMA = object_schema(
         "purchased": {"type": "boolean"},
         "seller_id": _ID,
         "image_urls": _URLS,
+        "images": _IMAGES,
         "created_at": _TIME,
         "source_url": _URL,
         "scraped_at": _TIME,

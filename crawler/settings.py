@@ -129,10 +129,52 @@ ITEM_PIPELINES: dict[str, int] = {
     "crawler.pipelines.clean.CleanPipeline": 100,
     # a schema per item type; invalid items go to the rejects file, not further
     "crawler.pipelines.validate.ValidatePipeline": 200,
+    # product images (and, with REVIEW_IMAGES, review photos) stored once and
+    # linked from the record (250): only valid items, before MongoDB stores
+    # them; listed by ImagesAddon (ADDONS) when IMAGES_STORE is set
+    # (docs/images.md)
     # batch upserts into MongoDB (300), only valid items: listed by MongoAddon
     # (ADDONS) when MONGO_URI is set, so that a run without MongoDB logs no
     # "Disabled" WARNING
 }
+
+# -- images (docs/images.md) -------------------------------------------------
+
+# Off when empty: a folder, or s3://bucket/prefix (credentials, region and
+# endpoint from the environment, as botocore reads them: AWS_ACCESS_KEY_ID, ...).
+IMAGES_STORE = os.environ.get("IMAGES_STORE", "")
+# the first N images of a product, each at its largest size; 0: all
+IMAGES_PER_PRODUCT = 0
+# review photos too (the comments spider's items)
+REVIEW_IMAGES = False
+# one small thumbnail per image (name -> (width, height)), for listings
+IMAGES_THUMBS = {"small": (100, 100)}
+# an image stored less than 90 days ago is not downloaded again (Scrapy's default)
+IMAGES_EXPIRES = 90
+# product photos are well under 1 MB; over 10 MB is not a photo (too_large)
+IMAGES_MAX_BYTES = 10 * 1024 * 1024
+# 40 megapixels: more than any product photo, far less memory than a
+# decompression bomb would take (Pillow's own check, at 89 MP, stays on)
+IMAGES_MAX_PIXELS = 40_000_000
+# the hosts images may come from: "host" (the scheme's default port) or
+# "host:port"; the marketplace's image CDN. Tests and the demo add the simulator.
+IMAGES_ALLOWED_HOSTS = ["salt.tikicdn.com"]
+# admit loopback addresses for the allowed hosts: ONLY tests and the demo (the
+# simulator is on 127.0.0.1). Private, link-local and metadata addresses are
+# refused whatever this says.
+IMAGES_ALLOW_LOOPBACK = False
+# the image guard's DNS resolver (a function host -> addresses); tests set theirs
+IMAGES_RESOLVER = "crawler.ssrf.system_resolver"
+# image requests in the downloader at once (their own slot): 8 of the 32 of
+# CONCURRENT_REQUESTS, so the API's 16 per domain always fit
+IMAGES_CONCURRENCY = 8
+# a CDN answers in well under a second; a slow image ends as timeout, not a stall
+IMAGES_DOWNLOAD_TIMEOUT = 30.0
+# 2 retries (429, 5xx, timeouts): an image is not worth the API's 5
+IMAGES_RETRY_TIMES = 2
+# URLs whose result a run remembers (a repeated URL is answered without a
+# stat); older ones are asked of the store again: flat memory
+IMAGES_MEMO_SIZE = 10_000
 
 # -- MongoDB ----------------------------------------------------------------
 
@@ -193,6 +235,10 @@ SPIDER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
 }
 DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
+    # the image guard (no SSRF): every image request and redirect is checked
+    # before robots.txt (100) or anything else could open a connection; off
+    # unless IMAGES_STORE is set (docs/images.md)
+    "crawler.middlewares.image_guard.ImageGuardMiddleware": 50,
     # the API needs no HTTP auth, sets no session cookies (the guest token is a
     # header) and answers JSON, never an HTML meta refresh
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
@@ -250,6 +296,8 @@ ADDONS = {
     "crawler.distributed.addon.DistributedAddon": 0,
     # MongoUpsertPipeline in ITEM_PIPELINES when MONGO_URI is set (see above)
     "crawler.pipelines.mongo.MongoAddon": 5,
+    # ProductImagesPipeline in ITEM_PIPELINES when IMAGES_STORE is set (see above)
+    "crawler.pipelines.images.ImagesAddon": 6,
     # a resumed JOBDIR job: the feeds it continues skip the items their files
     # hold (crawler/resume/addon.py); changes nothing otherwise
     "crawler.resume.addon.ResumeAddon": 10,

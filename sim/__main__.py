@@ -16,6 +16,7 @@ import time
 from sim.catalog import MAX_BRANDS, MAX_CATEGORIES, MAX_PRODUCTS, PRESETS, Catalog, Size
 from sim.dashboard import add_dashboard_arguments, dashboard_options
 from sim.faults import DEFAULT_KNOBS, Faults, KnobError
+from sim.images import add_images_arguments, images_options
 from sim.server import make_app, serve
 
 log = logging.getLogger("sim")
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             help=f"default {default!r}" + (" (comma-separated)" if kind is str else ""),
         )
     add_dashboard_arguments(parser)
+    add_images_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -93,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         time.perf_counter() - started,
         categories,
     )
-    asyncio.run(serve(make_app(catalog, faults, dashboard_options(args)), args.host, args.port))
+    asyncio.run(
+        serve(
+            make_app(catalog, faults, dashboard_options(args), images_options(args)),
+            args.host,
+            args.port,
+        )
+    )
     return 0
 
 

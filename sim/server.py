@@ -24,6 +24,7 @@ from aiohttp import web
 from sim.catalog import Catalog
 from sim.dashboard import DashboardOptions, configure_dashboard, reset_dashboard, setup_dashboard
 from sim.faults import DEFAULT_KNOBS, Faults, KnobError, Plan, Stats
+from sim.images import ImagesOptions, images_of, rewrite_review_photos, setup_images
 from sim.payloads import Payloads
 from sim.redirects import Redirects
 from sim.truth import Truth
@@ -197,7 +198,11 @@ async def product(request: web.Request) -> web.Response:
     index = catalog.index_of(_int(request.match_info["pid"], -1))
     if index is None or catalog.is_not_found(index):
         return json_response({"error": {"code": 404, "message": "Sản phẩm không tồn tại"}}, 404)
-    return json_response(request.app[PAYLOADS].detail(index))
+    body = request.app[PAYLOADS].detail(index)
+    images = images_of(request.app, index, request.host)  # --images only: sim/images.py
+    if images is not None:
+        body["images"] = images
+    return json_response(body)
 
 
 async def reviews(request: web.Request) -> web.Response:
@@ -214,9 +219,9 @@ async def reviews(request: web.Request) -> web.Response:
     if app[FAULTS].review_request_adds_review() and index is not None:
         catalog.add_new_review(index)
         app[STATS].faults["new_reviews"] += 1
-    return json_response(
-        app[PAYLOADS].reviews(index, _int(q.get("page"), 1), _int(q.get("limit"), 5))
-    )
+    body = app[PAYLOADS].reviews(index, _int(q.get("page"), 1), _int(q.get("limit"), 5))
+    rewrite_review_photos(app, body, request.host)  # --images only: sim/images.py
+    return json_response(body)
 
 
 async def unknown_api(request: web.Request) -> web.Response:
@@ -266,7 +271,10 @@ async def config(request: web.Request) -> web.Response:
 
 
 def make_app(
-    catalog: Catalog, faults: Faults, dashboard: DashboardOptions | None = None
+    catalog: Catalog,
+    faults: Faults,
+    dashboard: DashboardOptions | None = None,
+    images: ImagesOptions | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[api_faults])
     app[CATALOG] = catalog
@@ -286,6 +294,7 @@ def make_app(
     app.router.add_route("GET", "/_sim/config", config)
     app.router.add_route("POST", "/_sim/config", config)
     setup_dashboard(app, dashboard)  # the seller dashboard: sim/dashboard.py
+    setup_images(app, catalog, images)  # product images (--images): sim/images.py
     return app
 
 

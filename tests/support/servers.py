@@ -17,6 +17,9 @@ as is the simulator's :class:`sim.testing.SimProcess`; the Scrapyd server is in
   all, so a free port is taken from the kernel and handed over; if another
   process grabs it in between, the server's log says so and the next port is
   tried. Readiness is its "Ready to accept connections" line.
+- :class:`S3Server`: moto's ``moto_server`` (the S3 protocol, in memory) bound
+  to port 0 on the loopback interface; the port is read from its "Running on"
+  line. Scrapy's S3 store (botocore) talks to it as to a bucket anywhere.
 """
 
 from __future__ import annotations
@@ -119,3 +122,46 @@ class RedisServer(ServerProcess):
             "--daemonize",
             "no",
         ]
+
+
+class S3ServerError(ServerError):
+    """Raised when moto_server does not start (its log's tail is the message)."""
+
+
+# the venv's console script first, as for secantusd-py
+MOTO_SERVER = str(Path(sys.executable).with_name("moto_server"))
+if not os.path.exists(MOTO_SERVER):
+    MOTO_SERVER = shutil.which("moto_server") or "moto_server"
+
+
+class S3Server(ServerProcess):
+    """``moto_server``: a real process speaking the S3 protocol (moto's
+    in-memory backends behind Werkzeug), bound to port 0 on the loopback
+    interface; the port is read from its "Running on" line. Its buckets live as
+    long as the process. Any access key is accepted; clients still need one
+    (:meth:`environ_for_clients`), so that botocore never looks further for
+    credentials (the instance metadata service above all)."""
+
+    name = "moto_server"
+    ready = re.compile(r"Running on http://127\.0\.0\.1:(?P<port>\d+)")
+    error = S3ServerError
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self, port: int) -> list[str]:
+        return [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)]
+
+    def environ_for_clients(self) -> dict[str, str]:
+        """What botocore reads from the environment to use this server, and
+        nothing else: keys, region, endpoint; no config files, no metadata."""
+        return {
+            "AWS_ACCESS_KEY_ID": "test-key",
+            "AWS_SECRET_ACCESS_KEY": "test-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
