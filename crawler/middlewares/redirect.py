@@ -18,6 +18,9 @@
   ``IgnoreRequest`` that would be listed as ``ignored``;
 - the Referer the spiders set (``<MARKETPLACE_URL>/``, what the API expects) is
   kept on the followed request (:meth:`ApiRedirectMiddleware.handle_referer`).
+- an image request's redirect (``meta["image"]``: images come from CDN hosts,
+  not the API's) is left to the image guard, which checks every hop
+  (:mod:`crawler.middlewares.image_guard`).
   ``RefererMiddleware`` is off on purpose (crawler/settings.py), so the lookup
   of it that Scrapy's middleware makes at the engine's start, and the WARNING
   it logs when none is there, are left out (:meth:`from_crawler`).
@@ -93,6 +96,10 @@ class ApiRedirectMiddleware(RedirectMiddleware):
                 f"(last to {(response.headers.get('Location') or b'').decode(errors='replace')})"
             ) from None
         if not isinstance(result, Request):
+            return result
+        if result.meta.get("image"):
+            # an image's redirect is the image guard's to judge, on its next hop
+            # (crawler.middlewares.image_guard: allowed hosts, resolved addresses)
             return result
         if origin(result.url) not in self.origins:
             stats = self.crawler.stats
