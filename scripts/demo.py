@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def main() -> int:
 
     started = time.perf_counter()
     sim = SimProcess()
-    sim.start(size=options.size, seed=options.seed)
+    # images on, a slow one ends in 5 s: the demo shows the images flow too
+    sim.start(size=options.size, seed=options.seed, images=1, images_slow_seconds=5)
     try:
         truth = sim.truth()
         run_id = "demo-" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
@@ -78,7 +80,14 @@ def main() -> int:
         comments_dir = Path(options.output) / "comments" / run_id
         # The simulator answers 404 for ~1-3% of the listed ids (as the real API
         # does for withdrawn products): recorded, not a failed run (exit 0).
-        code_p, secs_p = crawl("products", env, log, "-a", f"run_id={run_id}")
+        images_dir = Path(options.output) / "images"
+        images = (
+            *("-s", f"IMAGES_STORE={images_dir}"),
+            # the simulator's host, on loopback: admitted for the demo only
+            *("-s", f"IMAGES_ALLOWED_HOSTS=127.0.0.1:{sim.port}", "-s", "IMAGES_ALLOW_LOOPBACK=1"),
+            *("-s", "IMAGES_DOWNLOAD_TIMEOUT=2", "-s", "IMAGES_RETRY_TIMES=0"),
+        )
+        code_p, secs_p = crawl("products", env, log, "-a", f"run_id={run_id}", *images)
         code_c, secs_c = crawl(
             "comments",
             env,
@@ -91,6 +100,7 @@ def main() -> int:
         product_ids = feed_ids(products_dir, "products")
         comment_ids = feed_ids(comments_dir, "comments")
         truth = sim.truth()
+        image_truth = sim.get("/_sim/truth/images").json()
     finally:
         sim.stop()
 
@@ -116,11 +126,32 @@ def main() -> int:
         f"  not found (404, listed in {products_dir}/failures.jsonl for a retry run): "
         f"{len(truth['products']['not_found'])}"
     )
+    linked = [
+        entry
+        for path in sorted(products_dir.glob("products-*.jsonl"))
+        for record in map(orjson.loads, read_lines(path))
+        for entry in record.get("images") or []
+    ]
+    stored = sum(1 for entry in linked if entry["status"] != "failed")
+    failed = Counter(entry["reason"] for entry in linked if entry["status"] == "failed")
+    print(
+        f"images: {stored} stored in {images_dir}/full (thumbnails in {images_dir}/thumbs), "
+        "linked from the products' 'images'"
+    )
+    print(
+        f"  failed with reasons (kind image in {products_dir}/failures.jsonl): "
+        + ", ".join(f"{reason} {n}" for reason, n in sorted(failed.items()))
+    )
     print(f"comments: {len(comment_ids)} valid in {comments_dir} ({secs_c:.1f} s, exit {code_c})")
     ok = crawled == set(truth["products"]["valid"]) and len(product_ids) == len(crawled)
     ok &= set(rejected) == set(invalid_products)
     ok &= set(comment_ids) == expected_comments and len(comment_ids) == len(set(comment_ids))
     ok &= code_p == 0 and code_c == 0
+    good = sum(len(urls) for urls in image_truth["good"].values())
+    refused = {e["url"]: e["reason"] for e in linked if e["status"] == "failed"}
+    bad = {url: refused.pop(url) for url in image_truth["bad"] if url in refused}
+    ok &= stored == good and bad == image_truth["bad"]
+    ok &= set(refused) == set(image_truth["refused"])
     if code_p or code_c:
         print(f"  a crawl did not exit 0: its log is in {log}")
     print(f"ground truth matched: {'yes' if ok else 'NO'}; demo wall time {wall:.1f} s")
