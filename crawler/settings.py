@@ -168,6 +168,8 @@ EXTENSIONS = {
     # (Scrapy's never slows down on 429); takes AutoThrottle's place
     "scrapy.extensions.throttle.AutoThrottle": None,
     "crawler.extensions.throttle.RateLimitThrottle": 0,
+    # the Parquet twins of the JSON Lines batch files (off unless PARQUET_FEEDS)
+    "crawler.parquet.ParquetBatches": 140,
     # JOBDIR jobs that resume exactly after a kill (off without JOBDIR); the
     # feeds it continues get their item filter from ResumeAddon (ADDONS)
     "crawler.resume.extension.ResumeJournal": 130,
@@ -250,7 +252,20 @@ ADDONS = {
 
 # A run writes into <OUTPUT_DIR>/<spider>/<run_id>/ (see crawler/run.py).
 OUTPUT_DIR = os.environ.get("CRAWLER_OUTPUT_DIR", "output")
-FEED_EXPORTERS = {"jsonlines": "crawler.exporters.OrjsonLinesItemExporter"}
+FEED_EXPORTERS = {
+    "jsonlines": "crawler.exporters.OrjsonLinesItemExporter",
+    # -o products.parquet, "format": "parquet" (docs/parquet.md)
+    "parquet": "crawler.parquet.ParquetItemExporter",
+}
+# off / beside / instead: a Parquet twin of each JSON Lines batch file of the run
+# folder (products-00001.parquet), written once the batch file is closed;
+# "instead" removes the JSON Lines file then (kept in a JOBDIR job, whose resume
+# reads it). Off by default: Parquet costs CPU that most runs do not need.
+PARQUET_FEEDS = os.environ.get("PARQUET_FEEDS") or "off"
+# rows per Parquet row group: DuckDB, Polars and Spark read row groups in
+# parallel and skip them by their min/max; 50,000 products are ~50-100 MB in
+# memory while a group is built. A batch file (1,000 items) is one group.
+PARQUET_ROW_GROUP_ROWS = 50_000
 FEED_EXPORT_ENCODING = "utf-8"
 FEED_URI_PARAMS = "crawler.run.uri_params"
 # no empty files: a spider that yields no brands leaves no brands file
