@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -251,23 +252,66 @@ def schema_for(cls: type, fields: list[str] | None = None) -> pa.Schema:
     return pa.schema([schema.field(f) for f in fields])
 
 
+def _fits(kind: pa.DataType) -> Callable[[Any], bool]:
+    """A fast test of whether a value fits a column of ``kind`` as it is (no
+    conversion; ``None`` fits). A value it refuses goes through
+    :func:`_coerce`, which converts it or says what is wrong: the common case
+    costs one test per value, not a walk through every nested value."""
+    if pa.types.is_int64(kind):
+        return lambda v: v is None or type(v) is int
+    if pa.types.is_float64(kind):
+        return lambda v: v is None or type(v) is float or type(v) is int
+    if pa.types.is_string(kind):
+        return lambda v: v is None or type(v) is str
+    if pa.types.is_boolean(kind):
+        return lambda v: v is None or type(v) is bool
+    if pa.types.is_list(kind):
+        inner = _fits(kind.value_type)
+        return lambda v: v is None or (type(v) is list and all(map(inner, v)))
+    if pa.types.is_struct(kind):
+        names = frozenset(kind.field(i).name for i in range(kind.num_fields))
+        checks = [(kind.field(i).name, _fits(kind.field(i).type)) for i in range(kind.num_fields)]
+        return lambda v: (
+            v is None
+            or (
+                type(v) is dict
+                and v.keys() <= names
+                and all(check(v.get(name)) for name, check in checks)
+            )
+        )
+    return lambda v: False  # times and days: always through _coerce (text is parsed)
+
+
 def to_table(cls: type, rows: list[Any], schema: pa.Schema) -> pa.Table:
     """The rows (items of ``cls`` or their JSON Lines records) as a table of
     ``schema``, each value checked against its column."""
     arrays = []
     type_name = cls.__name__
+    dicts = bool(rows) and isinstance(rows[0], dict)
     for column in schema:
         name = column.name
-        json_text = (cls, name) in _JSON_TEXT
-        values = []
-        for row in rows:
-            value = row.get(name) if isinstance(row, dict) else getattr(row, name, None)
-            if json_text and value is not None and not isinstance(value, str):
-                value = orjson.dumps(value).decode()
-            values.append(_coerce(value, column.type, f"{type_name}.{name}"))
+        kind = column.type
+        if dicts:
+            values = [row.get(name) for row in rows]
+        else:
+            values = [getattr(row, name, None) for row in rows]
+        if (cls, name) in _JSON_TEXT:
+            values = [
+                v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values
+            ]
+        fits = _fits(kind)
+        where = f"{type_name}.{name}"
+        for i, value in enumerate(values):
+            if not fits(value):
+                values[i] = _coerce(value, kind, where)
         if not column.nullable and any(v is None for v in values):
-            raise ParquetFieldError(f"The Parquet column {type_name}.{name} cannot be empty.")
-        arrays.append(pa.array(values, type=column.type))
+            raise ParquetFieldError(f"The Parquet column {where} cannot be empty.")
+        try:
+            arrays.append(pa.array(values, type=kind))
+        except (pa.ArrowException, OverflowError) as exc:  # an integer beyond int64, say
+            raise ParquetFieldError(
+                f"The Parquet column {where} takes {_describe(kind)}: {exc}."
+            ) from exc
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

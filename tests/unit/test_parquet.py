@@ -146,6 +146,7 @@ def test_exporter_fields_option() -> None:
         ({"price": 1.5}, "Product.price"),  # pyarrow alone would write 1
         ({"price": "1000"}, "Product.price"),
         ({"price": True}, "Product.price"),
+        ({"price": 2**63}, "Product.price"),
         ({"rating_average": "4.5"}, "Product.rating_average"),
         ({"name": 12}, "Product.name"),
         ({"scraped_at": datetime(2026, 11, 23)}, "Product.scraped_at"),  # no time zone
