@@ -342,18 +342,27 @@ class ParquetItemExporter(BaseItemExporter):
     """The ``parquet`` feed format: the items of one type, in row groups of
     ``PARQUET_ROW_GROUP_ROWS``, zstd. A local file is written beside its
     target and moved onto it at the end; a feed appended to (``-o``) holds this
-    run's items, as Parquet files cannot be appended to."""
+    run's items, as Parquet files cannot be appended to.
+
+    A value that does not fit its column fails the file, not the crawl: the
+    sentence naming the field is logged at ERROR (once; the stat
+    ``parquet/failed``), the target is left as it was (an empty one Scrapy
+    opened is removed) and the feed's other items are dropped. Nothing is
+    raised to Scrapy's feed exporter, which would then skip the other feeds
+    of the item."""
 
     def __init__(
         self,
         file: BinaryIO,
         *,
         row_group_rows: int = defaults.PARQUET_ROW_GROUP_ROWS,
+        stats: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(dont_fail=True, **kwargs)
         self.file = file
         self.row_group_rows = row_group_rows
+        self.stats = stats
         self.cls: type | None = None
         self.schema: pa.Schema | None = None
         self.rows: list[Any] = []
@@ -362,25 +371,33 @@ class ParquetItemExporter(BaseItemExporter):
         #: the local file to replace at the end; None: write into ``file``
         self.target = Path(name) if isinstance(name, str) and os.path.isfile(name) else None
         self.tmp: Path | None = None
+        #: why the file is not written, once a value did not fit
+        self.error: ParquetFieldError | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, file: BinaryIO, **kwargs: Any) -> Self:
-        return cls(file, row_group_rows=row_group_rows(crawler.settings), **kwargs)
+        rows = row_group_rows(crawler.settings)
+        return cls(file, row_group_rows=rows, stats=crawler.stats, **kwargs)
 
     def export_item(self, item: Any) -> None:
-        cls = item_class_of(item)
-        if self.cls is None:
-            self.cls = cls
-            fields = list(self.fields_to_export) if self.fields_to_export else None
-            self.schema = schema_for(cls, fields)
-        elif cls is not self.cls:
-            raise ParquetFieldError(
-                f"A Parquet feed holds one item type ({self.cls.__name__}), not also "
-                f"{cls.__name__}: give the feed item_classes."
-            )
-        self.rows.append(item)
-        if len(self.rows) >= self.row_group_rows:
-            self._write_group()
+        if self.error is not None:
+            return
+        try:
+            cls = item_class_of(item)
+            if self.cls is None:
+                self.cls = cls
+                fields = list(self.fields_to_export) if self.fields_to_export else None
+                self.schema = schema_for(cls, fields)
+            elif cls is not self.cls:
+                raise ParquetFieldError(
+                    f"A Parquet feed holds one item type ({self.cls.__name__}), not also "
+                    f"{cls.__name__}: give the feed item_classes."
+                )
+            self.rows.append(item)
+            if len(self.rows) >= self.row_group_rows:
+                self._write_group()
+        except ParquetFieldError as exc:
+            self._fail(exc)
 
     def _write_group(self) -> None:
         assert self.cls is not None and self.schema is not None
@@ -394,9 +411,31 @@ class ParquetItemExporter(BaseItemExporter):
             self.writer = pq.ParquetWriter(sink, self.schema, compression=COMPRESSION)
         self.writer.write_table(table)
 
+    def _fail(self, error: ParquetFieldError) -> None:
+        self.error = error
+        self.rows = []
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
+        if self.target is not None and self.target.exists() and not self.target.stat().st_size:
+            self.target.unlink()  # the empty file Scrapy opened: no file, not half a one
+        where = self.target or "the feed"
+        logger.error("Parquet feed %s is not written: %s", where, error)
+        if self.stats is not None:
+            self.stats.inc_value("parquet/failed")
+
     def finish_exporting(self) -> None:
-        if self.rows or (self.writer is None and self.cls is not None):
-            self._write_group()
+        if self.error is not None:
+            return
+        try:
+            if self.rows or (self.writer is None and self.cls is not None):
+                self._write_group()
+        except ParquetFieldError as exc:
+            self._fail(exc)
+            return
         if self.writer is None:
             return
         self.writer.close()

@@ -99,11 +99,14 @@ def test_money_ids_rates_times_types() -> None:
 
 
 def export(items: list[Any], file: Any, **kwargs: Any) -> None:
+    """Export ``items``; raise the exporter's error (it logs it, not raises it)."""
     exporter = ParquetItemExporter(file, **kwargs)
     exporter.start_exporting()
     for item in items:
         exporter.export_item(item)
     exporter.finish_exporting()
+    if exporter.error is not None:
+        raise exporter.error
 
 
 def test_exporter_writes_row_groups_zstd_atomically(tmp_path: Path) -> None:
@@ -160,6 +163,24 @@ def test_a_value_that_does_not_fit_names_its_field(changes: dict[str, Any], fiel
     with pytest.raises(ParquetFieldError, match=r"^The Parquet column .*\.$") as caught:
         export([product(1, **changes)], io.BytesIO())
     assert field in str(caught.value)
+
+
+def test_a_failed_file_is_not_written(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    target = tmp_path / "products.parquet"
+    items = [product(n) for n in range(1, 6)] + [product(6, price=1.5)] + [product(7)]
+    with target.open("wb") as handle:
+        exporter = ParquetItemExporter(handle, row_group_rows=3)
+        exporter.start_exporting()
+        for item in items:
+            exporter.export_item(item)  # never raises: Scrapy's other feeds get the item
+        exporter.finish_exporting()
+    assert exporter.error is not None
+    assert not target.exists() and list(tmp_path.iterdir()) == []  # no file, no half file
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == (
+        f"Parquet feed {target} is not written: "
+        "The Parquet column Product.price takes an integer, not 1.5."
+    )
 
 
 def test_a_required_column_cannot_be_empty() -> None:
