@@ -25,9 +25,11 @@ No credential is printed: every URL goes through
 
 from __future__ import annotations
 
+import http.client
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,7 +62,7 @@ class Check:
 # -- the checks -------------------------------------------------------------------
 
 
-def check_settings(settings: BaseSettings) -> Check:
+def check_settings(settings: BaseSettings) -> list[Check]:
     from crawler.browser import DashboardConfig
     from crawler.distributed.config import DistributedConfig
     from crawler.extensions.throttle import ThrottleConfig
@@ -78,12 +80,16 @@ def check_settings(settings: BaseSettings) -> Check:
     ]
     if settings.getbool("DISTRIBUTED"):
         checks.append(DistributedConfig.from_settings)
+    problems = []
     for check in checks:
         try:
             check(settings)
         except Exception as exc:  # each config class raises one sentence
-            return Check(False, f"settings: {exc} Fix it in the environment or with -s.")
-    return Check(True, "settings: valid.")
+            sentence = str(exc).rstrip(".")
+            problems.append(
+                Check(False, f"settings: {sentence} (fix it in the environment or with -s).")
+            )
+    return problems or [Check(True, "settings: valid.")]
 
 
 def check_output_dir(settings: BaseSettings) -> Check:
@@ -104,8 +110,17 @@ def check_output_dir(settings: BaseSettings) -> Check:
 def check_marketplace(settings: BaseSettings, timeout: float) -> Check:
     from crawler.spiders.base import LISTINGS_PATH
 
-    base = str(settings.get("MARKETPLACE_URL") or "").rstrip("/")
-    shown = redact_url(base)
+    given = str(settings.get("MARKETPLACE_URL") or "").rstrip("/")
+    shown = redact_url(given)
+    parts = urllib.parse.urlsplit(given)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return Check(
+            False,
+            f"MARKETPLACE_URL {shown}: not an http(s) URL; set it to the API's host "
+            "(https://tiki.vn, or the simulator's address).",
+        )
+    # a user and password in the URL are not the API's (the crawl sends none)
+    base = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
     category = str(settings.get("CATEGORIES") or "").split(",")[0].strip() or "1"
     url = (
         f"{base}{LISTINGS_PATH}?limit={settings.getint('LISTING_PAGE_SIZE', 40)}"
@@ -121,9 +136,11 @@ def check_marketplace(settings: BaseSettings, timeout: float) -> Check:
     except urllib.error.HTTPError as exc:
         exc.close()
         return Check(False, f"MARKETPLACE_URL {shown}: a listing answered HTTP {exc.code}; {fix}")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        # the error's kind, not its text: a URL with a password may be quoted in it
         reason = getattr(exc, "reason", None) or exc
-        return Check(False, f"MARKETPLACE_URL {shown}: cannot be reached ({reason}); {fix}")
+        kind = getattr(reason, "strerror", None) or type(reason).__name__
+        return Check(False, f"MARKETPLACE_URL {shown}: cannot be reached ({kind}); {fix}")
     try:
         orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -324,7 +341,7 @@ def check_scrapyd(environ: dict[str, str], timeout: float) -> list[Check]:
 def run_checks(
     settings: BaseSettings, environ: dict[str, str], timeout: float, browser: bool = True
 ) -> list[Check]:
-    checks = [check_settings(settings), check_output_dir(settings)]
+    checks = [*check_settings(settings), check_output_dir(settings)]
     checks.append(check_marketplace(settings, timeout))
     checks += check_mongo(settings, timeout)
     checks += check_redis(settings, timeout)

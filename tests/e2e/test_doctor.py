@@ -180,9 +180,17 @@ def test_output_folder_unwritable(base_env: dict[str, str], tmp_path: Path) -> N
 def test_settings_invalid(base_env: dict[str, str]) -> None:
     result = doctor(base_env, "--no-browser", "-s", "PARQUET_FEEDS=sometimes")
     assert result.returncode == 1
-    assert result.line("settings").startswith(
-        "problem  settings: PARQUET_FEEDS must be off, beside or instead, got 'sometimes'."
+    assert result.line("settings") == (
+        "problem  settings: PARQUET_FEEDS must be off, beside or instead, got 'sometimes' "
+        "(fix it in the environment or with -s)."
     )
+    two = doctor(
+        base_env, "--no-browser", "-s", "RETRY_BACKOFF_JITTER=2", "-s", "THROTTLE_429_BACKOFF=1.5"
+    )
+    assert len([line for line in two.lines if line.startswith("problem  settings: ")]) == 2
+    bad_url = doctor({**base_env, "MARKETPLACE_URL": "tiki.vn"}, "--no-browser")
+    assert bad_url.line("MARKETPLACE_URL").startswith("problem ")
+    assert "not an http(s) URL" in bad_url.line("MARKETPLACE_URL")
 
 
 def test_redis_stopped(base_env: dict[str, str], tmp_path: Path) -> None:
