@@ -47,6 +47,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.exporters import BaseItemExporter
 from scrapy.utils.conf import feed_complete_default_values_from_settings
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
 
@@ -56,7 +57,6 @@ from crawler.items import Brand, Comment, DashboardRow, Product
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.extensions.feedexport import FeedSlot
-    from twisted.internet.defer import Deferred
 
 logger = logging.getLogger(__name__)
 
@@ -522,18 +522,17 @@ class ParquetBatches:
                 if not twin.exists() or twin.stat().st_mtime < path.stat().st_mtime:
                     self._convert(path, cls)
 
-    def feed_slot_closed(self, slot: FeedSlot) -> Deferred[None] | None:
+    async def feed_slot_closed(self, slot: FeedSlot) -> None:
         """The twin of a batch file just closed, written in a thread (a
         batch of 1,000 products takes ~50 ms) while the crawl goes on; the
         feed exporter waits for it before the run ends."""
         if slot.format not in ("jsonlines", "jl") or not slot.itemcount:
-            return None
+            return
         classes = [load_object(c) for c in slot.feed_options.get("item_classes") or ()]
         path = Path(slot.uri.removeprefix("file://"))
         if len(classes) == 1 and classes[0] in ARROW_SCHEMAS and path.is_file():
-            written = deferToThread(self._write_twin, path, classes[0])
-            return written.addCallback(self._written, path)
-        return None
+            rows = await maybe_deferred_to_future(deferToThread(self._write_twin, path, classes[0]))
+            self._written(rows, path)
 
     def _convert(self, path: Path, cls: type) -> None:
         self._written(self._write_twin(path, cls), path)
