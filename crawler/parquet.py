@@ -13,7 +13,8 @@ against the dataclasses of :mod:`crawler.items` and the JSON Schemas of
 A value that does not fit its column is :class:`ParquetFieldError`, a
 sentence naming the item type and the field: never a silent string or a
 truncated number (pyarrow alone would turn ``1.5`` into ``1`` in an ``int64``
-column, and drop a struct's unknown keys).
+column, and drop a struct's unknown keys). It fails the Parquet file, logged at
+ERROR, not the crawl nor the other feeds.
 
 - :class:`ParquetItemExporter` (``FEED_EXPORTERS["parquet"]``): ``-o
   products.parquet`` and ``FEEDS`` entries with ``"format": "parquet"``. Rows
@@ -53,6 +54,7 @@ from twisted.internet.threads import deferToThread
 
 from crawler import settings as defaults
 from crawler.items import Brand, Comment, DashboardRow, Product
+from crawler.resume.outputs import run_feed_files
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -508,8 +510,6 @@ class ParquetBatches:
     def spider_opened(self, spider: Any) -> None:
         """A resumed job: the twins its earlier runs did not write (the batch
         files open at the kill, their torn lines cut by the resume)."""
-        from crawler.resume.outputs import run_feed_files  # the resume's own file lookup
-
         settings = self.crawler.settings
         for template, cls in self._feeds():
             options = feed_complete_default_values_from_settings(

@@ -89,6 +89,7 @@ def test_parquet_twins_and_feed_equal_the_json_lines_feed(
     assert result.stats["parquet/files"] == len(list(run_dir.glob("products-*.jsonl")))
     assert result.stats["parquet/rows"] == len(records)
     assert "parquet/failed" not in result.stats
+    assert "Warning" not in result.stderr  # no deprecated signal handler, say
     # the parquet feed: every item, in the order of the JSON Lines feed
     assert rows(whole) == records
     meta = pq.ParquetFile(whole).metadata
