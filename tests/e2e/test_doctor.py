@@ -16,6 +16,7 @@ import pytest
 from pymongo import MongoClient
 
 from crawler.mongo.collections import setup_collections
+from crawler.redact import redact_url
 from sim.testing import SimProcess
 from tests.support.paths import ROOT
 from tests.support.scrapyd import ScrapydServer
@@ -85,7 +86,7 @@ def test_validators_missing(base_env: dict[str, str], mongo_db: tuple[str, str])
     uri, database = mongo_db  # a fresh database: no crawl has set it up
     result = doctor({**base_env, "MONGO_URI": uri, "MONGO_DATABASE": database}, "--no-browser")
     assert result.returncode == 1
-    line = result.line(f"MongoDB {uri}/{database}: missing")
+    line = result.line(f"MongoDB {redact_url(uri, path=False)}/{database}: missing")
     assert line.startswith("problem ")
     assert "the validator of brands" in line and "a crawl with MONGO_URI set creates them" in line
 
