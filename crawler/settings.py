@@ -168,11 +168,11 @@ EXTENSIONS = {
     # (Scrapy's never slows down on 429); takes AutoThrottle's place
     "scrapy.extensions.throttle.AutoThrottle": None,
     "crawler.extensions.throttle.RateLimitThrottle": 0,
-    # the Parquet twins of the JSON Lines batch files (off unless PARQUET_FEEDS)
-    "crawler.parquet.ParquetBatches": 140,
     # JOBDIR jobs that resume exactly after a kill (off without JOBDIR); the
     # feeds it continues get their item filter from ResumeAddon (ADDONS)
     "crawler.resume.extension.ResumeJournal": 130,
+    # the Parquet twins of the JSON Lines batch files (off unless PARQUET_FEEDS)
+    "crawler.parquet.ParquetBatches": 140,
     # an open console on a production crawler is a remote shell (security)
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
@@ -263,9 +263,10 @@ FEED_EXPORTERS = {
 # reads it). Off by default: Parquet costs CPU that most runs do not need.
 PARQUET_FEEDS = os.environ.get("PARQUET_FEEDS") or "off"
 # rows per Parquet row group: DuckDB, Polars and Spark read row groups in
-# parallel and skip them by their min/max; 50,000 products are ~50-100 MB in
-# memory while a group is built. A batch file (1,000 items) is one group.
-PARQUET_ROW_GROUP_ROWS = 50_000
+# parallel and skip them by their min/max; 20,000 products are ~80 MB of column
+# data (~8 MB zstd), and a -o parquet feed holds ~200 MB while it builds one. A
+# batch file's twin (1,000 items) is one group.
+PARQUET_ROW_GROUP_ROWS = 20_000
 FEED_EXPORT_ENCODING = "utf-8"
 FEED_URI_PARAMS = "crawler.run.uri_params"
 # no empty files: a spider that yields no brands leaves no brands file
