@@ -239,6 +239,10 @@ class Stats:
         self.product_fetches: Counter[str] = Counter()
         self._window: deque[float] = deque()
         self.max_rps_1s = 0
+        #: arrival times of the first and the last request the limiter admitted
+        self._first_admitted: float | None = None
+        self._last_admitted: float | None = None
+        self._admitted = 0
 
     def request(self, kind: str, product_id: str | None) -> None:
         self.total += 1
@@ -248,6 +252,10 @@ class Stats:
 
     def admitted(self, now: float) -> None:
         """A request the rate limiter let through, at its arrival time."""
+        if self._first_admitted is None:
+            self._first_admitted = now
+        self._last_admitted = now
+        self._admitted += 1
         window = self._window
         window.append(now)
         while window[0] <= now - 1.0:
@@ -276,4 +284,14 @@ class Stats:
             },
             "product_refetched": {pid: n for pid, n in self.product_fetches.items() if n > 1},
             "max_rps_1s": self.max_rps_1s,
+            # admitted requests per second from the first to the last: the
+            # pace over the run, which a client stalling for a moment (a busy
+            # machine) does not change, where it shifts arrivals between seconds
+            "mean_rps": (
+                round((self._admitted - 1) / (self._last_admitted - self._first_admitted), 2)
+                if self._first_admitted is not None
+                and self._last_admitted is not None
+                and self._last_admitted > self._first_admitted
+                else None
+            ),
         }

@@ -253,11 +253,14 @@ def test_the_rate_limit_holds_across_workers(
     sim_stats = sim.stats()
     requests = sum(sim_stats["by_status"].values())
     # one client's pace: the site's limiter (a token bucket) refused next to
-    # nothing, and no second saw much more than the limit. Sends are counted
-    # against the limit in Redis when they leave; a worker or the simulator
-    # stalling for a moment (2 cores, 6 processes) shifts a few arrivals into
-    # the next second, hence 15%. Each worker on its own would send up to the
-    # limit: three times as many, most of them refused.
+    # nothing, and the pace over the crawl is the limit's. Sends are spaced in
+    # Redis when they leave; a worker or the simulator stalling for a moment
+    # (2 cores, 6 processes, more on a loaded machine) shifts arrivals between
+    # seconds, so the busiest second may see a few more than the limit (up to
+    # 1.2 times it was seen here under load): it is bounded loosely, far below
+    # what three uncoordinated workers send (three times the limit, most of it
+    # refused), and the mean pace, which a stall does not change, tightly.
     assert sim_stats["by_status"].get("429", 0) <= 0.02 * requests, sim_stats
-    assert sim_stats["max_rps_1s"] <= limit * 1.15, sim_stats
+    assert sim_stats["mean_rps"] <= limit * 1.05, sim_stats
+    assert sim_stats["max_rps_1s"] <= limit * 1.5, sim_stats
     assert sorted(mongo_ids(settings)) == sorted(truth["products"]["valid"])
