@@ -30,8 +30,8 @@ when
 
 The report also holds the run's ``scope``, its field ``coverage``, its
 ``rate_samples`` (records done over time, from :mod:`.progress`) and the
-``comparison`` with the previous complete run; ``report.html`` will show
-them.
+``comparison`` with the previous complete run; ``report.html`` beside it shows
+them (:mod:`crawler.report_html`).
 
 Its problems are stored in the ``run/problems`` stat, which the command reads;
 they are logged in one ERROR line, but for the sentence of a component that
@@ -290,6 +290,7 @@ class RunReport:
         path = run_dir(spider) / "report.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        self.write_html(path.with_name("report.html"), report)
         logger.info("%s", summary_line(spider.name, spider.run_id, report, path))
         stopped = report["stopped_because"]
         # the sentence that stopped the run was logged by the component that stopped it
@@ -308,3 +309,11 @@ class RunReport:
         report["comparison"] = (
             comparison(report, previous, self.flag_tolerance) if previous else None
         )
+
+    def write_html(self, path: Any, report: dict[str, Any]) -> None:
+        from crawler.report_html import render  # pygal: loaded at the run's end only
+
+        try:
+            path.write_text(render(report), encoding="utf-8")
+        except OSError as exc:
+            logger.error("Cannot write %s: %s.", path, exc.strerror or exc)
