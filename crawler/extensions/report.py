@@ -249,7 +249,13 @@ class RunReport:
         self.min_items = settings.getint("REPORT_MIN_ITEMS", defaults.REPORT_MIN_ITEMS)
         drop = settings.get("REPORT_MAX_ITEM_DROP", defaults.REPORT_MAX_ITEM_DROP)
         self.max_item_drop = None if drop in (None, "") else float(drop)
-        self.min_coverage = settings.getdict("REPORT_MIN_COVERAGE", defaults.REPORT_MIN_COVERAGE)
+        # read as numbers here, before the crawl, not at its end
+        self.min_coverage = {
+            str(key): float(share)
+            for key, share in settings.getdict(
+                "REPORT_MIN_COVERAGE", defaults.REPORT_MIN_COVERAGE
+            ).items()
+        }
         self.flag_tolerance = settings.getfloat(
             "REPORT_FLAG_TOLERANCE", defaults.REPORT_FLAG_TOLERANCE
         )
