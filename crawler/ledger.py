@@ -13,7 +13,12 @@ Keys:
   :func:`troubles` the others, which are what breaks a run;
 - Scrapy's ``item_scraped_count`` and ``item_dropped_count``;
 - read here, set by the resume journal: ``resume/requeued``, present when the
-  run continued a ``JOBDIR`` job that had work done (:func:`resumed`).
+  run continued a ``JOBDIR`` job that had work done (:func:`resumed`);
+- ``coverage/<type>/<field>``: of the items of a type the validation checked
+  (valid and rejected), how many had the field non-empty (not absent, ``None``,
+  ``""``, ``[]`` or ``{}``); set once when the validation closes, every field of
+  the type's item class named (0 when always empty): the report's field
+  coverage (:func:`coverage_by_type`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ REJECTED = "items/rejected/"
 STORED = "items/stored/"
 FAILED = "failures/"
 RESUMED = "resume/requeued"
+COVERAGE = "coverage/"
 #: failure reasons that are the site's answer, not trouble: a listed id that
 #: answers 404 is a withdrawn product (the real API does this for a few percent
 #: of what it lists). Recorded like any failure; they never break a run.
@@ -126,3 +132,18 @@ def records_done(stats: Mapping[str, Any]) -> int:
         + stats.get("item_dropped_count", 0)
         + stats.get(FAILURES, 0)
     )
+
+
+def set_coverage(stats: StatsCollector, item_type: str, non_empty: Mapping[str, int]) -> None:
+    """The validation's count of non-empty values per field of ``item_type``."""
+    for field, n in non_empty.items():
+        stats.set_value(f"{COVERAGE}{item_type}/{field}", n)
+
+
+def coverage_by_type(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """``{"<type>": {"<field>": non-empty count}}``."""
+    found: dict[str, dict[str, int]] = {}
+    for key, n in grouped(stats, COVERAGE).items():
+        item_type, _, field = key.partition("/")
+        found.setdefault(item_type, {})[field] = int(n)
+    return found

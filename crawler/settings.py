@@ -355,6 +355,22 @@ REPORT_MAX_FAILURE_SHARE = 0.0
 REPORT_MIN_ITEMS = 0
 # seconds between progress lines (0: none)
 PROGRESS_INTERVAL = 30.0
+# seconds between samples of the records done, for the HTML report's rate plot:
+# a short run still gets a curve; at most 300 kept, so a long run costs no more
+# (0: none)
+PROGRESS_SAMPLE_INTERVAL = 1.0
+# a run whose valid items fall by more than this share against the previous
+# complete run of the same spider and scope breaks (exit status 1); None: no
+# such rule (a catalogue may shrink for good; a daily job sets e.g. 0.2)
+REPORT_MAX_ITEM_DROP = None
+# {"<type>/<field>": share}: a field whose share of non-empty values is below
+# its minimum breaks the run; empty: no minimum (which fields matter is the
+# user's call: e.g. {"product/price": 0.95})
+REPORT_MIN_COVERAGE: dict[str, float] = {}
+# a field's coverage or a type's item count that moved more than this share
+# (coverage: points of share; counts: relative) against the previous complete
+# run is flagged in report.html; only a flag, never the exit status
+REPORT_FLAG_TOLERANCE = 0.05
 
 # -- logging ----------------------------------------------------------------
 

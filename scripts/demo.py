@@ -154,6 +154,8 @@ def main() -> int:
     ok &= set(refused) == set(image_truth["refused"])
     if code_p or code_c:
         print(f"  a crawl did not exit 0: its log is in {log}")
+    print(f"products report: {products_dir / 'report.html'}")
+    print(f"comments report: {comments_dir / 'report.html'}")
     print(f"ground truth matched: {'yes' if ok else 'NO'}; demo wall time {wall:.1f} s")
     return 0 if ok else 1
 

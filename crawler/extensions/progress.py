@@ -10,8 +10,15 @@ where a total that is not exact yet (listings still being read) is shown as
 quiet. It replaces Scrapy's LogStats line (pages and items per minute), which
 says less.
 
+It also samples the records done every ``PROGRESS_SAMPLE_INTERVAL`` seconds
+for the HTML report's records-per-second plot (:class:`RateSamples`: at most
+:data:`MAX_SAMPLES` points, the step doubling when full, so a long run's list
+stays as small as a short one's); the run report reads them at the end
+(:meth:`Progress.points`). Not a stat: Scrapy's stats dump would log the list.
+
 Settings (the value and its reason: ``crawler/settings.py``):
-- ``PROGRESS_INTERVAL``: seconds between lines (0 switches it off)
+- ``PROGRESS_INTERVAL``: seconds between lines (0 switches them off)
+- ``PROGRESS_SAMPLE_INTERVAL``: seconds between samples (0 switches them off)
 """
 
 from __future__ import annotations
@@ -46,14 +53,41 @@ def progress_line(name: str, done: int, total: int | None, exact: bool, elapsed:
     return line
 
 
+#: the most samples a run keeps (a 2-hour run at 1 s steps keeps one every 32 s)
+MAX_SAMPLES = 300
+
+
+class RateSamples:
+    """``(seconds since the start, records done)`` every ``step`` seconds; when
+    there are more than :data:`MAX_SAMPLES`, every other one goes and the step
+    doubles (a sample offered sooner than the step after the last is skipped)."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.points: list[tuple[float, int]] = []
+
+    def add(self, elapsed: float, done: int) -> None:
+        if self.points and elapsed - self.points[-1][0] < self.step * 0.9:
+            return
+        self.points.append((round(elapsed, 2), done))
+        if len(self.points) > MAX_SAMPLES:
+            self.points = self.points[::2]
+            self.step *= 2
+
+
 class Progress:
     def __init__(self, crawler: Crawler) -> None:
         self.interval = crawler.settings.getfloat("PROGRESS_INTERVAL", defaults.PROGRESS_INTERVAL)
-        if self.interval <= 0:
-            raise NotConfigured("PROGRESS_INTERVAL is 0")
+        self.sample_interval = crawler.settings.getfloat(
+            "PROGRESS_SAMPLE_INTERVAL", defaults.PROGRESS_SAMPLE_INTERVAL
+        )
+        if self.interval <= 0 and self.sample_interval <= 0:
+            raise NotConfigured("PROGRESS_INTERVAL and PROGRESS_SAMPLE_INTERVAL are 0")
         self.crawler = crawler
         self.started = time.monotonic()
         self.task: Any = None
+        self.sampling: Any = None
+        self.samples = RateSamples(self.sample_interval)
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -63,12 +97,34 @@ class Progress:
 
     def spider_opened(self) -> None:
         self.started = time.monotonic()
-        self.task = create_looping_call(self.log)
-        self.task.start(self.interval, now=False)
+        if self.interval > 0:
+            self.task = create_looping_call(self.log)
+            self.task.start(self.interval, now=False)
+        if self.sample_interval > 0:
+            self.sampling = create_looping_call(self.sample)
+            self.sampling.start(self.sample_interval, now=True)
 
     def spider_closed(self) -> None:
-        if self.task is not None and self.task.running:
-            self.task.stop()
+        for task in (self.task, self.sampling):
+            if task is not None and task.running:
+                task.stop()
+
+    def sample(self) -> None:
+        stats = self.crawler.stats
+        if stats is not None:
+            done = ledger.records_done(stats.get_stats())
+            self.samples.add(time.monotonic() - self.started, done)
+
+    def points(self) -> list[tuple[float, int]]:
+        """The samples so far and one of now, ``(seconds since the spider
+        opened, records done)``: the run report's, at its end."""
+        points = list(self.samples.points)
+        stats = self.crawler.stats
+        if self.sample_interval > 0 and stats is not None:
+            elapsed = round(time.monotonic() - self.started, 2)
+            if not points or elapsed > points[-1][0]:
+                points.append((elapsed, ledger.records_done(stats.get_stats())))
+        return points
 
     def log(self) -> None:
         spider = self.crawler.spider

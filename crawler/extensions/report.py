@@ -21,7 +21,17 @@ when
 - it stored nothing at all (and continued no ``JOBDIR`` job whose earlier
   parts did): the sentence says what the spider found (its
   ``nothing_found()``: the categories and what they held);
-- it produced fewer than ``REPORT_MIN_ITEMS`` items.
+- it produced fewer than ``REPORT_MIN_ITEMS`` items;
+- its valid items fell by more than ``REPORT_MAX_ITEM_DROP`` against the
+  previous complete run of the same spider and scope
+  (:mod:`crawler.report_history`);
+- a field's coverage (share of non-empty values) is below its
+  ``REPORT_MIN_COVERAGE``.
+
+The report also holds the run's ``scope``, its field ``coverage``, its
+``rate_samples`` (records done over time, from :mod:`.progress`) and the
+``comparison`` with the previous complete run; ``report.html`` beside it shows
+them (:mod:`crawler.report_html`).
 
 Its problems are stored in the ``run/problems`` stat, which the command reads;
 they are logged in one ERROR line, but for the sentence of a component that
@@ -33,6 +43,12 @@ Settings (their values and reasons: ``crawler/settings.py``):
   has (0: any failed record that means trouble breaks the run; 404s of listed
   ids never do)
 - ``REPORT_MIN_ITEMS``: the fewest items a good run produces (0: no minimum)
+- ``REPORT_MAX_ITEM_DROP``: the largest fall of valid items against the
+  previous complete run (unset: no such rule)
+- ``REPORT_MIN_COVERAGE``: ``{"<type>/<field>": share}``, the least coverage
+  of each field named
+- ``REPORT_FLAG_TOLERANCE``: a change against the previous run larger than this
+  is flagged in report.html
 """
 
 from __future__ import annotations
@@ -49,10 +65,15 @@ from scrapy.exceptions import NotConfigured
 
 from crawler import ledger
 from crawler import settings as defaults
+from crawler.report_history import comparison, coverage_of, previous_report, scope_of
 from crawler.run import run_dir
 from crawler.stopping import STOPPED_BECAUSE
 
+from .progress import Progress
+
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
@@ -99,6 +120,7 @@ def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, A
         "responses_429": stats.get("downloader/response_status_count/429", 0),
         "records_per_second": round(records / duration, 1) if duration else None,
         "peak_memory_bytes": stats.get("memusage/max"),
+        "coverage": coverage_of(ledger.coverage_by_type(stats), scraped, rejected),
     }
 
 
@@ -107,6 +129,9 @@ def problems_of(
     max_failure_share: float,
     min_items: int,
     nothing_found: str | None = None,
+    *,
+    max_item_drop: float | None = None,
+    min_coverage: Mapping[str, float] | None = None,
 ) -> list[str]:
     """Why this run is broken, one sentence each; empty for a good run.
 
@@ -143,6 +168,41 @@ def problems_of(
             )
     elif scraped < min_items:
         problems.append(f"{scraped:,} items, fewer than the {min_items:,} required")
+    problems.extend(history_problems(report, max_item_drop, min_coverage or {}))
+    return problems
+
+
+def history_problems(
+    report: dict[str, Any], max_item_drop: float | None, min_coverage: Mapping[str, float]
+) -> list[str]:
+    """The rules of REPORT_MAX_ITEM_DROP and REPORT_MIN_COVERAGE, one sentence each."""
+    problems = []
+    compared = report.get("comparison")
+    if max_item_drop is not None and compared:
+        valid = compared["valid"]
+        if valid["before"] and valid["now"] < valid["before"] * (1 - max_item_drop):
+            drop = 1 - valid["now"] / valid["before"]
+            problems.append(
+                f"{valid['now']:,} valid items, {drop:.1%} fewer than the {valid['before']:,} "
+                f"of the previous complete run {compared['run_id']} (more than the "
+                f"{max_item_drop:.1%} allowed)"
+            )
+    coverage = report.get("coverage") or {}
+    for key, least in sorted(min_coverage.items()):
+        item_type, _, field = key.partition("/")
+        fields = coverage.get(item_type)
+        if fields is None:
+            continue  # no item of the type: the counts say it
+        if field not in fields:
+            problems.append(
+                f"REPORT_MIN_COVERAGE names {key}, but {field or '(nothing)'} is not a field of "
+                f"the {item_type} items"
+            )
+        elif fields[field] < float(least):
+            problems.append(
+                f"{field} is filled in {fields[field]:.1%} of the {item_type} items, below the "
+                f"{float(least):.1%} required"
+            )
     return problems
 
 
@@ -187,6 +247,21 @@ class RunReport:
             "REPORT_MAX_FAILURE_SHARE", defaults.REPORT_MAX_FAILURE_SHARE
         )
         self.min_items = settings.getint("REPORT_MIN_ITEMS", defaults.REPORT_MIN_ITEMS)
+        drop = settings.get("REPORT_MAX_ITEM_DROP", defaults.REPORT_MAX_ITEM_DROP)
+        self.max_item_drop = None if drop in (None, "") else float(drop)
+        # read as numbers here, before the crawl, not at its end
+        self.min_coverage = {
+            str(key): float(share)
+            for key, share in settings.getdict(
+                "REPORT_MIN_COVERAGE", defaults.REPORT_MIN_COVERAGE
+            ).items()
+        }
+        self.flag_tolerance = settings.getfloat(
+            "REPORT_FLAG_TOLERANCE", defaults.REPORT_FLAG_TOLERANCE
+        )
+        self.worker = (
+            settings.get("DISTRIBUTED_WORKER_ID") if settings.getbool("DISTRIBUTED") else None
+        )
         #: when the crawl started (its components are built first): a component
         #: that takes long to open (a server out of reach) delays Scrapy's
         #: start_time, set once the spider is open, not the run
@@ -206,21 +281,45 @@ class RunReport:
         values["start_time"] = min(start, self.created) if start else self.created
         values["memusage/max"] = max(values.get("memusage/max") or 0, peak_rss_bytes())
         report = build_report(values, spider.name, spider.run_id)
+        self.add_history(report, spider)
         nothing_found = getattr(spider, "nothing_found", None)
         problems = problems_of(
             report,
             self.max_failure_share,
             self.min_items,
             nothing_found() if callable(nothing_found) else None,
+            max_item_drop=self.max_item_drop,
+            min_coverage=self.min_coverage,
         )
         report["problems"] = problems
         stats.set_value("run/problems", problems)
         path = run_dir(spider) / "report.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        self.write_html(path.with_name("report.html"), report)
         logger.info("%s", summary_line(spider.name, spider.run_id, report, path))
         stopped = report["stopped_because"]
         # the sentence that stopped the run was logged by the component that stopped it
         unsaid = [p for p in problems if not stopped or p != stopped.rstrip(".")]
         if unsaid:
             logger.error("Run %s/%s is broken: %s.", spider.name, spider.run_id, "; ".join(unsaid))
+
+    def add_history(self, report: dict[str, Any], spider: Any) -> None:
+        """The run's scope, rate samples and comparison with the previous
+        complete run."""
+        report["scope"] = scope_of(getattr(spider, "args", None), self.worker)
+        progress = self.crawler.get_extension(Progress)
+        report["rate_samples"] = [list(p) for p in progress.points()] if progress else []
+        # a resumed job's counts are its last part's: nothing to compare
+        previous = None if report["resumed"] else previous_report(run_dir(spider).parent, report)
+        report["comparison"] = (
+            comparison(report, previous, self.flag_tolerance) if previous else None
+        )
+
+    def write_html(self, path: Any, report: dict[str, Any]) -> None:
+        from crawler.report_html import render  # pygal: loaded at the run's end only
+
+        try:
+            path.write_text(render(report), encoding="utf-8")
+        except OSError as exc:
+            logger.error("Cannot write %s: %s.", path, exc.strerror or exc)

@@ -26,6 +26,12 @@ faster than ``jsonschema``), with no dependencies, and maintained. It stops at
 the first error, so a valid item costs one call, and only an invalid one is
 checked field by field to name all its reasons.
 
+Field coverage: per item type, how many of the checked items (valid and
+rejected) had each field non-empty, counted on the record built for the check
+(one pass over its fields) and written to the stats once, when the pipeline
+closes (``coverage/<type>/<field>``, :func:`crawler.ledger.set_coverage`): the
+report's coverage table.
+
 Settings:
 - ``REJECTS_FILE``: a path instead of ``<run dir>/rejects.jsonl``
 """
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +69,8 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in SCHEMAS
 }
 _ABSENT = object()
+#: the types whose falsy values are empty (a 0 or False is a value)
+_EMPTIES = (str, list, dict, tuple)
 
 
 def json_record(item: Any) -> dict[str, Any]:
@@ -153,6 +162,9 @@ class ValidatePipeline:
         self.rejects = RunFile(
             crawler, "REJECTS_FILE", "rejects.jsonl", "Invalid items are listed in %s"
         )
+        #: item type -> field -> items with the field non-empty (set into the
+        #: stats at close: a dict increment per field, no stats call per item)
+        self.non_empty: dict[str, defaultdict[str, int]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
@@ -165,6 +177,14 @@ class ValidatePipeline:
         stats = self.crawler.stats
         kind = item_type(item)
         record = json_record(item)
+        counts = self.non_empty.get(kind)
+        if counts is None:  # every field of the type named, the never-filled ones at 0
+            counts = self.non_empty[kind] = defaultdict(int)
+            counts.update(dict.fromkeys(_FIELD_NAMES.get(type(item), ()), 0))
+        for name, value in record.items():
+            # "", [], {} are empty (None and absent fields are not in the record)
+            if value or not isinstance(value, _EMPTIES):
+                counts[name] += 1
         problems = checker.problems(record)
         if not problems:
             ledger.count_valid(stats, kind)
@@ -194,6 +214,8 @@ class ValidatePipeline:
         self.rejects.write(line)
 
     def close_spider(self) -> None:
+        for kind, non_empty in self.non_empty.items():
+            ledger.set_coverage(self.crawler.stats, kind, non_empty)
         if not self.rejects.close():
             return
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}

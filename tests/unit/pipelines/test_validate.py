@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,22 @@ def test_rejects_file_setting(tmp_path: Path) -> None:
 def test_items_of_other_types_pass_untouched(pipeline: ValidatePipeline) -> None:
     item = {"anything": "goes"}
     assert pipeline.process_item(item) is item
+
+
+def test_field_coverage_counts_non_empty_fields_of_every_checked_item(
+    pipeline: ValidatePipeline, crawler: Any
+) -> None:
+    pipeline.process_item(product())
+    with pytest.raises(DropItem):
+        pipeline.process_item(product(price=None, name=""))
+    pipeline.close_spider()
+    coverage = {
+        k: v for k, v in crawler.stats.get_stats().items() if k.startswith("coverage/product/")
+    }
+    # every field of Product named, each counted over the two items checked
+    names = {f.name for f in dataclasses.fields(Product)}
+    assert set(coverage) == {f"coverage/product/{name}" for name in names}
+    assert coverage["coverage/product/id"] == 2
+    assert coverage["coverage/product/price"] == 1  # absent in the rejected one
+    assert coverage["coverage/product/name"] == 1  # "" is empty
+    assert coverage["coverage/product/redirected_from"] == 0  # never set
