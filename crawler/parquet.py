@@ -68,6 +68,22 @@ _TEXT = pa.string()
 _ID = pa.int64()
 
 
+#: a stored image (crawler/pipelines/images.py): a failed one has its reason
+_IMAGES = pa.list_(
+    pa.struct(
+        [
+            ("url", _TEXT),
+            ("path", _TEXT),
+            ("checksum", _TEXT),
+            ("width", pa.int64()),
+            ("height", pa.int64()),
+            ("status", _TEXT),
+            ("reason", _TEXT),
+        ]
+    )
+)
+
+
 def _schema(*columns: tuple[str, pa.DataType, bool]) -> pa.Schema:
     return pa.schema([pa.field(name, kind, nullable=nullable) for name, kind, nullable in columns])
 
@@ -125,11 +141,13 @@ ARROW_SCHEMAS: dict[type, pa.Schema] = {
             True,
         ),
         ("image_urls", pa.list_(_TEXT), True),
+        ("images", _IMAGES, True),
         ("thumbnail_url", _TEXT, True),
         ("variant_ids", pa.list_(_ID), True),
         ("stock_qty", pa.int64(), True),
         ("day_ago_created", pa.int64(), True),
         ("source_url", _TEXT, False),
+        ("redirected_from", _TEXT, True),
         ("scraped_at", _TIME, False),
     ),
     Comment: _schema(
@@ -146,6 +164,7 @@ ARROW_SCHEMAS: dict[type, pa.Schema] = {
         ("purchased", pa.bool_(), True),
         ("seller_id", _ID, True),
         ("image_urls", pa.list_(_TEXT), True),
+        ("images", _IMAGES, True),
         ("created_at", _TIME, True),
         ("source_url", _TEXT, False),
         ("scraped_at", _TIME, False),
