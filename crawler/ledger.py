@@ -31,6 +31,12 @@ REJECTED = "items/rejected/"
 STORED = "items/stored/"
 FAILED = "failures/"
 RESUMED = "resume/requeued"
+#: daily tracking (crawler/mongo/history.py, the products spider's track mode):
+#: tracking/new, tracking/changed, tracking/changed/<field>, tracking/unchanged,
+#: tracking/relisted, tracking/withdrawn, tracking/history_rows (rows inserted),
+#: tracking/details/<new|changed|relisted|refresh> (details fetched, and why),
+#: tracking/listing_pages (listing pages read)
+TRACKING = "tracking/"
 #: failure reasons that are the site's answer, not trouble: a listed id that
 #: answers 404 is a withdrawn product (the real API does this for a few percent
 #: of what it lists). Recorded like any failure; they never break a run.
@@ -119,3 +125,8 @@ def records_done(stats: Mapping[str, Any]) -> int:
         + stats.get("item_dropped_count", 0)
         + stats.get(FAILURES, 0)
     )
+
+
+def tracking(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """The change counts of a run: ``{"new": 3, "changed": 2, "changed/price": 1, ...}``."""
+    return grouped(stats, TRACKING)
