@@ -69,10 +69,19 @@ def plan_product(
     old: dict[str, Any] | None,
     tracked: tuple[str, ...],
     run_id: str,
+    detail_time: bool = False,
 ) -> None:
-    """Add the upsert of one product (``fields``: its ``$set``) and its history."""
+    """Add the upsert of one product (``fields``: its ``$set``) and its history.
+    ``detail_at`` (when its detail was read, for the rolling refresh of the
+    track mode) is set on insert, and on every write of a run that asks for it
+    (``detail_time``: a track run); a full crawl of an unchanged catalogue
+    changes nothing but ``last_seen_at``."""
     fields = dict(fields)
-    fields["detail_at"] = seen
+    on_insert: dict[str, Any] = {"first_seen_at": seen}
+    if detail_time:
+        fields["detail_at"] = seen
+    else:
+        on_insert["detail_at"] = seen
     unset: dict[str, str] = {}
     price = _price(fields.get("price"))
     if old is None:
@@ -114,7 +123,7 @@ def plan_product(
             row.update(record)
             planned.records[key] = row
             planned.history.append(history_op(row))
-    update: dict[str, Any] = {"$set": fields, "$setOnInsert": {"first_seen_at": seen}}
+    update: dict[str, Any] = {"$set": fields, "$setOnInsert": on_insert}
     if unset:
         update["$unset"] = unset
     planned.ops.append(UpdateOne({"_id": ident}, update, upsert=True))

@@ -118,6 +118,7 @@ class MongoUpsertPipeline:
         self._changes: IO[bytes] | None = None
         self.run_id = ""
         self.state_key: str | None = None
+        self.detail_time = False
         self.started_at = datetime.now(UTC)
         crawler.signals.connect(self._spider_closed, signal=scrapy_signals.spider_closed)
 
@@ -148,6 +149,7 @@ class MongoUpsertPipeline:
         spider = self.crawler.spider
         self.run_id = str(getattr(spider, "run_id", "") or "")
         self.state_key = getattr(spider, "state_key", None)
+        self.detail_time = bool(getattr(spider, "refreshes_details", False))
         if self.state_key:
             self.started_at = await self._call(
                 "read crawl_state",
@@ -340,7 +342,14 @@ class MongoUpsertPipeline:
                 continue
             fields, seen = entry.doc
             history.plan_product(
-                planned, entry.id, fields, seen, existing.get(entry.id), self.tracked, self.run_id
+                planned,
+                entry.id,
+                fields,
+                seen,
+                existing.get(entry.id),
+                self.tracked,
+                self.run_id,
+                self.detail_time,
             )
             ops.append(planned.ops[-1])
         if planned.history:
