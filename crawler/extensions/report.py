@@ -178,13 +178,23 @@ def problems_of(
 
 
 #: plural names of item types (``<type>s`` when not here)
-PLURALS = {"dashboardrow": "dashboard rows"}
+PLURALS = {
+    "dashboardrow": "dashboard rows",
+    # the tracking's updates of products (crawler/items.py STATE_ITEM_CLASSES)
+    "productseen": "products seen",
+    "reviewsread": "review counts read",
+}
+SINGULARS = {
+    "dashboardrow": "dashboard row",
+    "productseen": "product seen",
+    "reviewsread": "review count read",
+}
 
 
 def counted(n: int, item_type: str) -> str:
     """``1 product``, ``1,843 products``."""
     if n == 1:
-        return f"1 {'dashboard row' if item_type == 'dashboardrow' else item_type}"
+        return f"1 {SINGULARS.get(item_type, item_type)}"
     return f"{n:,} {PLURALS.get(item_type, item_type + 's')}"
 
 
