@@ -102,9 +102,12 @@ class ProductsSpider(MarketplaceSpider):
         spider.refreshes_details = spider.args.mode == "track"
         crawler.signals.connect(spider.on_idle, signal=scrapy_signals.spider_idle)
         parsed = spider.args
+        # a worker of a distributed crawl sees a part of the walk only: no
+        # crawl_state, no delisting (a worker done early would mark what the
+        # others have yet to see)
         spider.state_key = (
             None
-            if parsed.ids or parsed.brands
+            if parsed.ids or parsed.brands or crawler.settings.getbool("DISTRIBUTED")
             else f"products:{parsed.mode}:{','.join(map(str, sorted(parsed.categories)))}"
         )
         return spider
