@@ -31,6 +31,7 @@ class Size:
 PRESETS = {
     "tiny": Size(200, 3, 6),
     "small": Size(2_000, 12, 60),
+    "medium": Size(20_000, 40, 300),  # the benchmarks' day (bench/bench_tracking.py)
     "large": Size(20_000, 40, 300),
     "huge": Size(200_000, 150, 1_500),
 }
