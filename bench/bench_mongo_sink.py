@@ -42,6 +42,7 @@ from pymongo import MongoClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scrapy.settings import Settings  # noqa: E402
 from scrapy.utils.misc import build_from_crawler  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
@@ -131,7 +132,8 @@ def measure(
 ) -> dict[str, Any]:
     items = make_products(count)
     ops = [upsert(item) for item in items]
-    config = MongoConfig(uri=uri)
+    config = MongoConfig.from_settings(Settings({"MONGO_URI": uri}))
+    assert config is not None
     client: MongoClient[Any] = MongoClient(uri, **config.client_options())
     database = "bench_mongo_sink"
     seconds: dict[str, list[float]] = {

@@ -295,9 +295,14 @@ class DashboardArgs:
 COMMON_ARGUMENTS = ("_job", "run_id")
 
 
-def check_names(spider: str, kwargs: Mapping[str, Any], names: Iterable[str]) -> None:
-    """One sentence for a misspelled or unknown argument, or an empty one."""
-    known = (*names, *COMMON_ARGUMENTS)
+def check_names(
+    spider: str, kwargs: Mapping[str, Any], names: Iterable[str], modes: Iterable[str] = ()
+) -> None:
+    """One sentence for a misspelled or unknown argument, or an empty one.
+    ``modes``: the arguments of the spider's modes (``mode``, ``refresh_days``),
+    known too; the sentence lists ``names``, the arguments of a plain run."""
+    names = tuple(names)
+    known = (*names, *modes, *COMMON_ARGUMENTS)
     unknown = sorted(k for k in kwargs if k not in known)
     if unknown:
         raise SpiderArgumentError(
@@ -337,19 +342,54 @@ class BrandsArgs:
         return cls(category_ids(kwargs, settings))
 
 
+PRODUCTS_MODES = ("full", "track")
+COMMENTS_MODES = ("all", "new")
+
+
+def _mode(spider: str, kwargs: Mapping[str, Any], modes: tuple[str, ...]) -> str:
+    mode = str(kwargs.get("mode") or modes[0]).strip()
+    if mode not in modes:
+        raise SpiderArgumentError(
+            f"mode: {mode!r} is not a mode of the {spider} spider (its modes: {', '.join(modes)})."
+        )
+    return mode
+
+
 @dataclass(frozen=True)
 class ProductsArgs:
     """``scrapy crawl products`` arguments: categories (and brands) to list, or
-    the ids of an ids file instead of the listings."""
+    the ids of an ids file instead of the listings; ``mode=track`` compares the
+    listings with MongoDB and fetches only the details it needs
+    (``refresh_days``: the oldest a stored detail may be)."""
 
     NAMES: ClassVar[tuple[str, ...]] = ("categories", "brands", "ids_file")
+    MODE_NAMES: ClassVar[tuple[str, ...]] = ("mode", "refresh_days")
     categories: tuple[int, ...] = ()
     brands: tuple[int, ...] = ()
     ids: tuple[int, ...] = ()
+    mode: str = "full"
+    refresh_days: int = 7
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], settings: Any) -> ProductsArgs:
-        check_names("products", kwargs, cls.NAMES)
+        check_names("products", kwargs, cls.NAMES, cls.MODE_NAMES)
+        mode = _mode("products", kwargs, PRODUCTS_MODES)
+        refresh_days = parse_positive_int(
+            kwargs.get("refresh_days"),
+            "refresh_days",
+            settings.getint("TRACK_REFRESH_DAYS", 7) if settings is not None else 7,
+        )
+        if kwargs.get("refresh_days") and mode != "track":
+            raise SpiderArgumentError("refresh_days applies to -a mode=track only.")
+        if mode == "track":
+            if kwargs.get("ids_file"):
+                raise SpiderArgumentError(
+                    "mode=track walks the listings: pass it without ids_file."
+                )
+            if not (settings.get("MONGO_URI") or "").strip():
+                raise SpiderArgumentError(
+                    "mode=track compares the listings with MongoDB: set MONGO_URI."
+                )
         brands = tuple(parse_id_list(kwargs.get("brands"), "brands"))
         if kwargs.get("ids_file"):
             if kwargs.get("brands") or kwargs.get("categories"):
@@ -357,20 +397,41 @@ class ProductsArgs:
                     "ids_file replaces the listings: pass it without brands or categories."
                 )
             return cls(ids=tuple(read_ids_file(kwargs["ids_file"], kind="product")))
-        return cls(categories=category_ids(kwargs, settings), brands=brands)
+        return cls(
+            categories=category_ids(kwargs, settings),
+            brands=brands,
+            mode=mode,
+            refresh_days=refresh_days,
+        )
 
 
 @dataclass(frozen=True)
 class CommentsArgs:
     """``scrapy crawl comments`` arguments: the products whose reviews to
-    read; none means the products collection's (``MONGO_URI`` set)."""
+    read; none means the products collection's (``MONGO_URI`` set);
+    ``mode=new``: only the products whose review count rose since their
+    reviews were read, newest first, up to the first page of known reviews."""
 
     NAMES: ClassVar[tuple[str, ...]] = ("product_ids", "ids_file")
+    MODE_NAMES: ClassVar[tuple[str, ...]] = ("mode",)
     product_ids: tuple[int, ...] = ()
+    mode: str = "all"
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], settings: Any) -> CommentsArgs:
-        check_names("comments", kwargs, cls.NAMES)
+        check_names("comments", kwargs, cls.NAMES, cls.MODE_NAMES)
+        mode = _mode("comments", kwargs, COMMENTS_MODES)
+        if mode == "new":
+            if kwargs.get("ids_file") or kwargs.get("product_ids"):
+                raise SpiderArgumentError(
+                    "mode=new takes its products from MongoDB: pass it without "
+                    "product_ids or ids_file."
+                )
+            if not (settings.get("MONGO_URI") or "").strip():
+                raise SpiderArgumentError(
+                    "mode=new reads the review counts from MongoDB: set MONGO_URI."
+                )
+            return cls((), mode)
         if kwargs.get("ids_file") and kwargs.get("product_ids"):
             raise SpiderArgumentError("Pass either product_ids or ids_file, not both.")
         if kwargs.get("ids_file"):

@@ -133,7 +133,43 @@ class DashboardRow:
     scraped_at: datetime
 
 
+@dataclass(kw_only=True, slots=True)
+class ProductSeen:
+    """A product a track run saw in a listing, unchanged: only its ``last_seen_at``
+    is updated (never a new document; no feed, no schema: it is no record)."""
+
+    collection: ClassVar[str] = "products"
+    key_field: ClassVar[str] = "id"
+    #: a partial update of an existing document: item field -> document field
+    set_as: ClassVar[dict[str, str]] = {"scraped_at": "last_seen_at"}
+
+    id: int
+    source_url: str
+    scraped_at: datetime
+
+
+@dataclass(kw_only=True, slots=True)
+class ReviewsRead:
+    """The reviews of a product were read up to ``review_count`` (the comments
+    spider): ``comments -a mode=new`` reads a product again when its review
+    count rose past it."""
+
+    collection: ClassVar[str] = "products"
+    key_field: ClassVar[str] = "id"
+    set_as: ClassVar[dict[str, str]] = {
+        "review_count": "reviews_read_count",
+        "scraped_at": "reviews_read_at",
+    }
+
+    id: int
+    review_count: int
+    source_url: str
+    scraped_at: datetime
+
+
 ITEM_CLASSES: tuple[type, ...] = (Brand, Product, Comment, DashboardRow)
+#: the items that only update a document (``set_as``), never records of their own
+STATE_ITEM_CLASSES: tuple[type, ...] = (ProductSeen, ReviewsRead)
 
 
 def item_type(item: Any) -> str:

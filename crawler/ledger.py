@@ -37,6 +37,13 @@ STORED = "items/stored/"
 FAILED = "failures/"
 RESUMED = "resume/requeued"
 COVERAGE = "coverage/"
+
+#: daily tracking (crawler/mongo/history.py, the products spider's track mode):
+#: tracking/new, tracking/changed, tracking/changed/<field>, tracking/unchanged,
+#: tracking/relisted, tracking/withdrawn, tracking/history_rows (rows inserted),
+#: tracking/details/<new|changed|relisted|refresh> (details fetched, and why),
+#: tracking/listing_pages (listing pages read)
+TRACKING = "tracking/"
 #: failure reasons that are the site's answer, not trouble: a listed id that
 #: answers 404 is a withdrawn product (the real API does this for a few percent
 #: of what it lists). Recorded like any failure; they never break a run.
@@ -147,3 +154,8 @@ def coverage_by_type(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
         item_type, _, field = key.partition("/")
         found.setdefault(item_type, {})[field] = int(n)
     return found
+
+
+def tracking(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """The change counts of a run: ``{"new": 3, "changed": 2, "changed/price": 1, ...}``."""
+    return grouped(stats, TRACKING)

@@ -343,6 +343,35 @@ FEEDS = {
     )
 }
 
+# -- daily tracking (docs/tracking.md) -----------------------------------------
+
+# the product fields whose change is a product_history row: what the users of
+# the history follow (prices and discounts, stock, rating and reviews, sales,
+# name, brand, seller); a field left out is still stored, only not compared
+TRACK_FIELDS = [
+    "price",
+    "list_price",
+    "original_price",
+    "discount",
+    "discount_rate",
+    "inventory_status",
+    "stock_qty",
+    "rating_average",
+    "review_count",
+    "quantity_sold",
+    "all_time_quantity_sold",
+    "name",
+    "brand_id",
+    "brand_name",
+    "seller_id",
+    "seller_name",
+]
+# products -a mode=track fetches a detail older than this many days again
+# (rolling refresh): fields only the detail has are never older than a week
+TRACK_REFRESH_DAYS = 7
+# the changes feed; empty: <run dir>/changes-00001.jsonl, beside the run's feeds
+CHANGES_FILE = ""
+
 # -- run report and progress -------------------------------------------------
 
 # report.json next to the feeds and the verdict that sets the exit status

@@ -31,6 +31,7 @@ class Size:
 PRESETS = {
     "tiny": Size(200, 3, 6),
     "small": Size(2_000, 12, 60),
+    "medium": Size(20_000, 40, 300),  # the benchmarks' day (bench/bench_tracking.py)
     "large": Size(20_000, 40, 300),
     "huge": Size(200_000, 150, 1_500),
 }
@@ -113,6 +114,14 @@ class Catalog:
         self.brands = make_brands(rng, size.brands)
         self.category_by_id = {c.id: c for c in self.categories}
         self._make_products(rng, size)
+        self._n0 = size.products
+        self._sold0 = array("I", self._sold)
+        self._members0 = [array("I", m) for m in self._members]
+        #: the living catalogue (sim.living): what simulated days changed
+        self._price_over: dict[int, int] = {}
+        self._list_price_over: dict[int, int] = {}
+        self._stock_over: dict[int, tuple[str, int]] = {}
+        self._withdrawn: set[int] = set()
         self._new_reviews: dict[int, list[ReviewRef]] = {}
         self._new_seq = 0
         self._listing_cache: dict[tuple[int, frozenset[int] | None, str], array[int]] = {}
@@ -182,14 +191,22 @@ class Catalog:
     def pid(self, i: int) -> int:
         return self._pid_base + i * PID_STRIDE + self._off[i]
 
+    @property
+    def count(self) -> int:
+        """Products ever listed: the catalogue's, and those new on a simulated day."""
+        return len(self._off)
+
     def index_of(self, pid: int) -> int | None:
         i, rest = divmod(pid - self._pid_base, PID_STRIDE)
-        if 0 <= i < self.size.products and self._off[i] == rest:
+        if 0 <= i < len(self._off) and self._off[i] == rest:
             return i
         return None
 
     def is_not_found(self, i: int) -> bool:
-        return self._status[i] == NOT_FOUND
+        return self._status[i] == NOT_FOUND or i in self._withdrawn
+
+    def is_withdrawn(self, i: int) -> bool:
+        return i in self._withdrawn
 
     def invalid_reason(self, i: int) -> str | None:
         status = self._status[i]
@@ -205,7 +222,78 @@ class Catalog:
         return [self.categories[c[i]] for c in self._cats if c[i] != NONE16]
 
     def price(self, i: int) -> int:
+        return self._price_over.get(i, self._price[i])
+
+    def base_price(self, i: int) -> int:
+        """The price of day 0 (a product's core texts are drawn with it)."""
         return self._price[i]
+
+    def list_price_override(self, i: int) -> int | None:
+        return self._list_price_over.get(i)
+
+    def stock_override(self, i: int) -> tuple[str, int] | None:
+        """(inventory status, stock quantity) a simulated day set, or None."""
+        return self._stock_over.get(i)
+
+    # -- the living catalogue (driven by sim.living) ---------------------------------
+    def set_price(self, i: int, price: int, list_price: int) -> None:
+        self._price_over[i] = price
+        self._list_price_over[i] = list_price
+
+    def set_stock(self, i: int, status: str, qty: int, sold: int) -> None:
+        self._stock_over[i] = (status, qty)
+        self._sold[i] = sold
+
+    def withdraw(self, i: int) -> None:
+        self._withdrawn.add(i)
+        for members in self._members:
+            if i in members:
+                members.remove(i)
+        self.clear_caches()
+
+    def add_product(self, rng: random.Random) -> int:
+        """A product listed from now on, in one category; its index."""
+        i = len(self._off)
+        c1 = rng.randrange(len(self.categories))
+        members = self._members[c1]
+        b1 = self._brand[members[rng.randrange(len(members))]] if members else 0
+        base = self.categories[c1].price_base
+        self._off.append(rng.randrange(PID_STRIDE))
+        self._brand.append(b1)
+        self._cats[0].append(c1)
+        self._cats[1].append(NONE16)
+        self._cats[2].append(NONE16)
+        self._price.append(
+            max(1_000, int(base * (0.25 + 2.75 * rng.random() ** 2)) // 1_000 * 1_000)
+        )
+        self._sold.append(0)
+        self._nrev.append(0)
+        self._status.append(0)
+        self._flags.append(0)
+        members.append(i)
+        self.clear_caches()
+        return i
+
+    def clear_caches(self) -> None:
+        self._listing_cache.clear()
+        self._brand_cache.clear()
+
+    def rewind(self) -> None:
+        """Back to day 0: the catalogue as built from the seed."""
+        n0 = self._n0
+        for arr in (self._off, self._brand, self._price, self._nrev, *self._cats):
+            del arr[n0:]
+        del self._status[n0:]
+        del self._flags[n0:]
+        self._members = [array("I", m) for m in self._members0]
+        self._sold = array("I", self._sold0)
+        self.drop_new_reviews()
+        self._price_over.clear()
+        self._list_price_over.clear()
+        self._stock_over.clear()
+        self._withdrawn.clear()
+        self._summary_cache.clear()
+        self.clear_caches()
 
     def sold(self, i: int) -> int:
         return self._sold[i]
@@ -218,9 +306,9 @@ class Catalog:
         elif sort == "newest":
             keyed = sorted(members, reverse=True)
         elif sort == "price,asc":
-            keyed = sorted(members, key=lambda i: (self._price[i], i))
+            keyed = sorted(members, key=lambda i: (self.price(i), i))
         elif sort == "price,desc":
-            keyed = sorted(members, key=lambda i: (-self._price[i], i))
+            keyed = sorted(members, key=lambda i: (-self.price(i), i))
         else:
             h = mix(self.seed, self.categories[cat].id, _SALT_ORDER)
             keyed = sorted(members, key=lambda i: splitmix(h ^ i))

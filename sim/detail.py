@@ -188,6 +188,10 @@ def product_detail(cat: Catalog, core: ProductCore, i: int) -> dict[str, object]
             }
         },
     }
+    stock = cat.stock_override(i)
+    if stock is not None:  # a simulated day changed it (sim.living)
+        body["inventory_status"] = stock[0]
+        body["stock_item"]["qty"] = stock[1]  # type: ignore[index]
     if cat.has_flag(i, FLAG_NO_BRAND):
         if pid % 2:
             body["brand"] = None

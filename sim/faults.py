@@ -16,6 +16,13 @@ Knobs (all off by default; CLI flag `--latency-ms` etc., or `POST /_sim/config`)
                     (which ones and how: a hash of the seed and the id, see sim/redirects.py)
   redirect_kinds    the kinds of redirects dealt: product (to another product's detail),
                     canonical (to its own canonical URL), offsite (to redirect_host)
+  fail_listing_categories  category ids whose listing pages (not the brand filter's page
+                    with aggregations=2) always answer 500
+  day_price_share, day_stock_share, day_review_share, day_new_share, day_withdrawn_share
+                    shares of the valid listed products that each simulated day
+                    (`POST /_sim/advance`, sim/living.py) reprices, restocks, gives new
+                    reviews, adds as new products and withdraws (defaults 2%, 1%, 1%,
+                    0.5%, 0.3%); they act only when a day is advanced
   redirect_host     the foreign host of offsite redirects: a 127.0.0.0/8 address,
                     optionally with a port (default 127.0.0.2, the simulator's port)
 Dice come from `random.Random(seed)`: a run is reproducible given the same request order.
@@ -43,9 +50,26 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "redirect_rate": 0.0,
     "redirect_kinds": ["product", "canonical", "offsite"],
     "redirect_host": "127.0.0.2",
+    "fail_listing_categories": [],
+    "day_price_share": 0.02,
+    "day_stock_share": 0.01,
+    "day_review_share": 0.01,
+    "day_new_share": 0.005,
+    "day_withdrawn_share": 0.003,
 }
 _NON_NEGATIVE = ("latency_ms", "jitter_ms", "rate_limit", "hang_seconds")
-_SHARES = ("error_rate", "drop_rate", "hang_rate", "malformed_rate", "redirect_rate")
+_SHARES = (
+    "error_rate",
+    "drop_rate",
+    "hang_rate",
+    "malformed_rate",
+    "redirect_rate",
+    "day_price_share",
+    "day_stock_share",
+    "day_review_share",
+    "day_new_share",
+    "day_withdrawn_share",
+)
 REDIRECT_KINDS = ("product", "canonical", "offsite")
 # How early (seconds) a request may come and still take a token: timer jitter of a client
 # pacing itself at exactly rate_limit must not earn it a 429.
@@ -68,10 +92,10 @@ def _number(name: str, value: object) -> float:
     return number
 
 
-def _id_list(value: object) -> list[int]:
+def _id_list(value: object, name: str = "fail_product_ids") -> list[int]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
-        raise KnobError(f"knob 'fail_product_ids' must be a list of ids, got {value!r}")
+        raise KnobError(f"knob {name!r} must be a list of ids, got {value!r}")
     out = []
     for item in items:
         if isinstance(item, str) and item.strip().isdigit():
@@ -79,7 +103,7 @@ def _id_list(value: object) -> list[int]:
         elif isinstance(item, int) and not isinstance(item, bool):
             out.append(item)
         elif not (isinstance(item, str) and not item.strip()):
-            raise KnobError(f"knob 'fail_product_ids' holds a non-id {item!r}")
+            raise KnobError(f"knob {name!r} holds a non-id {item!r}")
     return out
 
 
@@ -137,7 +161,7 @@ def validate_knobs(update: object) -> dict[str, Any]:
         elif name == "redirect_host":
             out[name] = _loopback_host(value)
         else:
-            out[name] = _id_list(value)
+            out[name] = _id_list(value, name)
     return out
 
 
@@ -161,6 +185,7 @@ class Faults:
         self._errors = 0
         self._review_requests = 0
         self.fail_ids: frozenset[int] = frozenset()
+        self.fail_listing_categories: frozenset[int] = frozenset()
         self.configure(knobs or {}, now=0.0)
 
     def configure(self, update: object, now: float) -> dict[str, Any]:
@@ -172,6 +197,7 @@ class Faults:
         if "new_review_every" in values:
             self._review_requests = 0
         self.fail_ids = frozenset(self.knobs["fail_product_ids"])
+        self.fail_listing_categories = frozenset(self.knobs["fail_listing_categories"])
         return dict(self.knobs)
 
     def _capacity(self) -> float:
@@ -277,6 +303,7 @@ class Stats:
                     "hung",
                     "errors",
                     "failed_product",
+                    "failed_listing",
                     "malformed",
                     "new_reviews",
                     "redirected",

@@ -49,17 +49,24 @@ class Payloads:
         self.catalog = catalog
         self._cores: dict[int, ProductCore] = {}
 
+    def clear(self) -> None:
+        """Forget the cached cores (the living catalogue changed, sim.living)."""
+        self._cores.clear()
+
     def core(self, i: int) -> ProductCore:
         found = self._cores.get(i)
         if found is None:
             cat = self.catalog
             rng = random.Random(mix(cat.seed, cat.pid(i), _SALT_CORE))
             found = product_core(
-                rng, cat.pid(i), cat.categories_of(i)[0], cat.brand_of(i), cat.price(i)
+                rng, cat.pid(i), cat.categories_of(i)[0], cat.brand_of(i), cat.base_price(i)
             )
             if len(self._cores) > _CORE_CACHE_LIMIT:
                 self._cores.clear()
             self._cores[i] = found
+        list_price = self.catalog.list_price_override(i)
+        if list_price is not None:  # a simulated day changed it (sim.living)
+            found = found._replace(list_price=list_price)
         return found
 
     # -- listings ------------------------------------------------------------------
@@ -177,7 +184,7 @@ class Payloads:
             "thumbnail_height": 280,
             "freegift_items": [],
             "has_ebook": False,
-            "inventory_status": "available",
+            "inventory_status": stock[0] if (stock := cat.stock_override(i)) else "available",
             "is_visible": True,
             "productset_id": 0,
             "productset_group_name": "",

@@ -7,7 +7,9 @@ API (faults apply here only):
 Control (never faulted, never counted):
   GET /_sim/truth[?reviews=0|1|counts][&product_ids=1,2]   ground truth of the current state
                                           (products.redirected: the redirect_* knobs' products)
-  GET /_sim/stats, POST /_sim/reset[?state=1], GET|POST /_sim/config
+  GET /_sim/truth/changes?since_day=N    what the simulated days after day N changed
+  POST /_sim/advance {"days": 1}          the living catalogue moves on (sim/living.py)
+  GET /_sim/stats, POST /_sim/reset[?state=1] (state: also back to day 0), GET|POST /_sim/config
 Seller dashboard (HTML, login, JS tables; its own knobs and truth): see sim/dashboard.py.
 """
 
@@ -25,6 +27,7 @@ from sim.catalog import Catalog
 from sim.dashboard import DashboardOptions, configure_dashboard, reset_dashboard, setup_dashboard
 from sim.faults import DEFAULT_KNOBS, Faults, KnobError, Plan, Stats
 from sim.images import ImagesOptions, images_of, rewrite_review_photos, setup_images
+from sim.living import Living
 from sim.payloads import Payloads
 from sim.redirects import Redirects
 from sim.truth import Truth
@@ -43,6 +46,7 @@ FAULTS: web.AppKey[Faults] = web.AppKey("faults", Faults)
 STATS: web.AppKey[Stats] = web.AppKey("stats", Stats)
 TRUTH: web.AppKey[Truth] = web.AppKey("truth", Truth)
 REDIRECTS: web.AppKey[Redirects] = web.AppKey("redirects", Redirects)
+LIVING: web.AppKey[Living] = web.AppKey("living", Living)
 
 
 def _int(value: str | None, default: int) -> int:
@@ -156,6 +160,19 @@ async def api_faults(request: web.Request, handler: Handler) -> web.StreamRespon
             500,
             {"Cache-Control": "no-store"},
         )
+    if (
+        kind == "listings"
+        and faults.fail_listing_categories
+        and "aggregations" not in request.query
+        and _int(request.query.get("category"), -1) in faults.fail_listing_categories
+    ):
+        stats.faults["failed_listing"] += 1
+        stats.by_status[500] += 1
+        return json_response(
+            {"error": {"code": 500, "message": "Internal Server Error"}},
+            500,
+            {"Cache-Control": "no-store"},
+        )
     if kind == "product" and (moved := _redirect(request, product_id)) is not None:
         stats.faults["redirected"] += 1
         stats.by_status[moved.status] += 1
@@ -236,11 +253,32 @@ async def truth(request: web.Request) -> web.Response:
     if "product_ids" in q:
         ids = {int(x) for x in q["product_ids"].split(",") if x.strip().isdigit()}
     app = request.app
-    body = app[TRUTH].build(q.get("reviews", "1"), ids)
+    body = app[TRUTH].build(q.get("reviews", "1"), ids, app[LIVING].day)
     redirected = app[REDIRECTS].truth(app[FAULTS].knobs, _port(request))
     body["products"]["redirected"] = redirected  # type: ignore[index]
     body["totals"]["redirected"] = len(redirected)  # type: ignore[index]
     return json_response(body)
+
+
+async def truth_changes(request: web.Request) -> web.Response:
+    q = request.query
+    if not q.get("since_day", "").strip().isdigit():
+        return json_response(
+            {"error": "the 'since_day' query parameter must be a day (0, 1, ...)"}, 400
+        )
+    return json_response(request.app[LIVING].changes(int(q["since_day"])))
+
+
+async def advance(request: web.Request) -> web.Response:
+    try:
+        body = orjson.loads(await request.read() or b"{}")
+    except orjson.JSONDecodeError:
+        return json_response({"error": 'the body must be JSON such as {"days": 1}'}, 400)
+    days = body.get("days", 1) if isinstance(body, dict) else None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+        return json_response({"error": "'days' must be a whole number within 1..366"}, 400)
+    app = request.app
+    return json_response(app[LIVING].advance(days, app[FAULTS].knobs))
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -254,6 +292,7 @@ async def reset(request: web.Request) -> web.Response:
     if request.query.get("state") == "1":
         app[FAULTS].configure(DEFAULT_KNOBS, asyncio.get_running_loop().time())
         app[CATALOG].drop_new_reviews()
+        app[LIVING].rewind()
     return json_response({"ok": True})
 
 
@@ -284,11 +323,14 @@ def make_app(
     app[TRUTH] = Truth(catalog)
     payloads = app[PAYLOADS]
     app[REDIRECTS] = Redirects(catalog, lambda i: payloads.core(i).spid)
+    app[LIVING] = Living(catalog, payloads)
     app.router.add_get(LISTINGS_PATH, listings)
     app.router.add_get(PRODUCT_PREFIX + "{pid}", product)
     app.router.add_get(REVIEWS_PATH, reviews)
     app.router.add_route("*", "/api/{tail:.*}", unknown_api)
     app.router.add_get("/_sim/truth", truth)
+    app.router.add_get("/_sim/truth/changes", truth_changes)
+    app.router.add_post("/_sim/advance", advance)
     app.router.add_get("/_sim/stats", stats)
     app.router.add_post("/_sim/reset", reset)
     app.router.add_route("GET", "/_sim/config", config)

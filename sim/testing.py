@@ -5,6 +5,7 @@
         sim.config(latency_ms=50)         # POST /_sim/config, returns all knobs
         sim.get("/api/v2/products/123")   # a Reply, whatever its status
         sim.stats(); sim.reset(); sim.reset_knobs()
+        sim.advance(days=1); sim.changes(since_day=0)   # the living catalogue
 
 `start` runs `python -m sim --port 0 ...` and reads the base URL from the child's first
 stdout line: no port picking, no sleeping. Flags are keyword arguments spelled like the
@@ -318,6 +319,14 @@ class SimProcess(ServerProcess):
 
     def stats(self) -> dict[str, Any]:
         return self._control("GET", "/_sim/stats")
+
+    def advance(self, days: int = 1) -> dict[str, Any]:
+        """POST /_sim/advance: the living catalogue moves on; returns {"day": N}."""
+        return self._control("POST", "/_sim/advance", {"days": days})
+
+    def changes(self, since_day: int = 0) -> dict[str, Any]:
+        """GET /_sim/truth/changes?since_day=N."""
+        return self._control("GET", f"/_sim/truth/changes?since_day={since_day}")
 
     def reset(self, state: bool = False) -> None:
         """Zero the stats; with state=True also restore default knobs and drop new reviews."""

@@ -1,9 +1,10 @@
 """Ground truth of the simulator's current state, served at `GET /_sim/truth`.
 
 Shape (ids are ints in lists; dict keys are strings):
-  seed, size {products, categories, brands}, categories [ids],
+  seed, day (the simulated day, sim.living), size {products, categories, brands},
+  categories [ids],
   brands {ids, by_category {cid: [bids]}},
-  products {listed, valid, invalid {id: reason}, not_found,
+  products {listed, valid, invalid {id: reason}, not_found, withdrawn (since day 0),
             redirected {id: {kind, status, location[, to]}}},
   reviews {total, by_product {pid: [review ids]}, invalid {review id: reason}}
           (reviews=0: only total; reviews=counts: total and count_by_product {pid: n}),
@@ -26,11 +27,15 @@ class Truth:
         self.catalog = catalog
         self._invalid_reviews_total: int | None = None  # generated reviews never change
 
-    def build(self, reviews: str = "1", product_ids: set[int] | None = None) -> dict[str, object]:
+    def build(
+        self, reviews: str = "1", product_ids: set[int] | None = None, day: int = 0
+    ) -> dict[str, object]:
         cat = self.catalog
-        n = cat.size.products
-        pids = [cat.pid(i) for i in range(n)]
-        status = [cat.status_code(i) for i in range(n)]
+        listed = [i for i in range(cat.count) if not cat.is_withdrawn(i)]
+        withdrawn = [cat.pid(i) for i in range(cat.count) if cat.is_withdrawn(i)]
+        n = len(listed)
+        pids = [cat.pid(i) for i in listed]
+        status = [cat.status_code(i) for i in listed]
         by_category = {
             str(c.id): sorted(b.id for b, _ in cat.brands_in_category(c.index))
             for c in cat.categories
@@ -42,10 +47,13 @@ class Truth:
         reasons = dict.fromkeys(INVALID_REASONS, 0)
         for reason in invalid.values():
             reasons[reason] += 1
-        if self._invalid_reviews_total is None:
-            self._invalid_reviews_total = sum(cat.invalid_review_count(i) for i in range(n))
+        if self._invalid_reviews_total is None:  # day 0's: new products have no invalid review
+            self._invalid_reviews_total = sum(
+                cat.invalid_review_count(i) for i in range(cat.size.products)
+            )
         return {
             "seed": cat.seed,
+            "day": day,
             "size": {"products": n, "categories": cat.size.categories, "brands": cat.size.brands},
             "categories": [c.id for c in cat.categories],
             "brands": {"ids": brand_ids, "by_category": by_category},
@@ -54,12 +62,14 @@ class Truth:
                 "valid": valid,
                 "invalid": invalid,
                 "not_found": not_found,
+                "withdrawn": withdrawn,
             },
-            "reviews": self._reviews(reviews, product_ids, pids, status),
+            "reviews": self._reviews(reviews, product_ids, listed),
             "totals": {
                 "categories": len(cat.categories),
                 "brands": len(brand_ids),
                 "listed": n,
+                "withdrawn": len(withdrawn),
                 "listing_entries": cat.listing_entries(),
                 "valid": len(valid),
                 "invalid": len(invalid),
@@ -72,18 +82,21 @@ class Truth:
         }
 
     def _reviews(
-        self, mode: str, product_ids: set[int] | None, pids: list[int], status: list[int]
+        self,
+        mode: str,
+        product_ids: set[int] | None,
+        listed: list[int],
     ) -> dict[str, object]:
         cat = self.catalog
         if product_ids is None:
-            selected = [i for i in range(len(pids)) if status[i] != NOT_FOUND]
+            selected = [i for i in listed if not cat.is_not_found(i)]
         else:
             found = (cat.index_of(pid) for pid in product_ids)
-            selected = sorted(i for i in found if i is not None and status[i] != NOT_FOUND)
+            selected = sorted(i for i in found if i is not None and not cat.is_not_found(i))
         part: dict[str, object] = {"total": sum(cat.review_total(i) for i in selected)}
         if mode == "counts":
             part["count_by_product"] = {
-                str(pids[i]): cat.review_total(i) for i in selected if cat.review_total(i)
+                str(cat.pid(i)): cat.review_total(i) for i in selected if cat.review_total(i)
             }
         elif mode != "0":
             by_product: dict[str, list[int]] = {}
@@ -91,7 +104,7 @@ class Truth:
             for i in selected:
                 ids, bad = cat.review_ids(i)
                 if ids:
-                    by_product[str(pids[i])] = ids
+                    by_product[str(cat.pid(i))] = ids
                     invalid.update((str(rid), REVIEW_INVALID_REASON) for rid in bad)
             part["by_product"] = by_product
             part["invalid"] = invalid

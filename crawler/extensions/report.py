@@ -121,7 +121,34 @@ def build_report(stats: dict[str, Any], spider: str, run_id: str) -> dict[str, A
         "records_per_second": round(records / duration, 1) if duration else None,
         "peak_memory_bytes": stats.get("memusage/max"),
         "coverage": coverage_of(ledger.coverage_by_type(stats), scraped, rejected),
+        "tracking": tracking_counts(stats),
     }
+
+
+def tracking_counts(stats: dict[str, Any]) -> dict[str, Any]:
+    """What changed (crawler/mongo/history.py, the track mode): new, changed (and
+    per field), unchanged, withdrawn, relisted, details fetched (and why),
+    listing pages read, history rows added."""
+    counts = ledger.tracking(stats)
+    details = ledger.grouped(counts, "details/")
+    return {
+        "new": counts.get("new", 0),
+        "changed": counts.get("changed", 0),
+        "changed_by_field": dict(sorted(ledger.grouped(counts, "changed/").items())),
+        "unchanged": counts.get("unchanged", 0),
+        "withdrawn": counts.get("withdrawn", 0),
+        "relisted": counts.get("relisted", 0),
+        "details_fetched": sum(details.values()),
+        "details_by_reason": details,
+        "listing_pages": counts.get("listing_pages", 0),
+        "history_rows": counts.get("history_rows", 0),
+    }
+
+
+def tracked(report: dict[str, Any]) -> int:
+    """Products a run compared with MongoDB (0: no tracking in this run)."""
+    counts = report.get("tracking") or {}
+    return sum(counts.get(k, 0) for k in ("new", "changed", "unchanged", "withdrawn", "relisted"))
 
 
 def problems_of(
@@ -157,7 +184,11 @@ def problems_of(
             )
     scraped = sum(items["scraped"].values())
     # a resumed job's earlier parts stored their items already
-    if finished and not scraped and not report.get("resumed"):
+    # a track run of a day with no change stored no record, and saw every product
+    seen = (report.get("tracking") or {}).get("unchanged", 0) + (report.get("tracking") or {}).get(
+        "withdrawn", 0
+    )
+    if finished and not scraped and not report.get("resumed") and not seen:
         if nothing_found:
             problems.append(f"it stored nothing: {nothing_found.rstrip('.')}")
         else:
@@ -207,13 +238,23 @@ def history_problems(
 
 
 #: plural names of item types (``<type>s`` when not here)
-PLURALS = {"dashboardrow": "dashboard rows"}
+PLURALS = {
+    "dashboardrow": "dashboard rows",
+    # the tracking's updates of products (crawler/items.py STATE_ITEM_CLASSES)
+    "productseen": "products seen",
+    "reviewsread": "review counts read",
+}
+SINGULARS = {
+    "dashboardrow": "dashboard row",
+    "productseen": "product seen",
+    "reviewsread": "review count read",
+}
 
 
 def counted(n: int, item_type: str) -> str:
     """``1 product``, ``1,843 products``."""
     if n == 1:
-        return f"1 {'dashboard row' if item_type == 'dashboardrow' else item_type}"
+        return f"1 {SINGULARS.get(item_type, item_type)}"
     return f"{n:,} {PLURALS.get(item_type, item_type + 's')}"
 
 
@@ -233,7 +274,23 @@ def summary_line(spider: str, run_id: str, report: dict[str, Any], path: Any) ->
         f"({report['retries']:,} retries, {report['responses_429']:,} answered 429) "
         f"in {report['duration_seconds'] or 0.0:.1f} s, {report['records_per_second']} "
         f"records/s, peak memory {(report['peak_memory_bytes'] or 0) / 2**20:.0f} MB. "
-        f"Report: {path}"
+        + changes_sentence(report)
+        + f"Report: {path}"
+    )
+
+
+def changes_sentence(report: dict[str, Any]) -> str:
+    """``Changes: 3 new, 5 changed (price 4, review_count 1), ...`` ("" when untracked)."""
+    counts = report.get("tracking") or {}
+    if not tracked(report):
+        return ""
+    fields = ", ".join(f"{name} {n:,}" for name, n in counts["changed_by_field"].items())
+    return (
+        f"Changes: {counts['new']:,} new, {counts['changed']:,} changed"
+        + (f" ({fields})" if fields else "")
+        + f", {counts['unchanged']:,} unchanged, {counts['withdrawn']:,} withdrawn, "
+        f"{counts['relisted']:,} relisted; {counts['details_fetched']:,} details fetched, "
+        f"{counts['listing_pages']:,} listing pages read. "
     )
 
 

@@ -136,6 +136,48 @@ def extract_listing_ids(payload: dict[str, Any], what: str = "listing") -> list[
     return ids
 
 
+#: what a listing entry tells of a product, by the names of the product's fields:
+#: the fields ``products -a mode=track`` compares with MongoDB
+LISTING_FIELDS = (
+    "price",
+    "list_price",
+    "discount",
+    "discount_rate",
+    "rating_average",
+    "review_count",
+    "quantity_sold",
+)
+
+
+def extract_listing_entries(
+    payload: dict[str, Any], what: str = "listing"
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """``(id, values of LISTING_FIELDS)`` of each entry of a listing page, in page
+    order, coerced as the detail's are (:func:`extract_product`)."""
+    data = payload.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise ExtractionError("unexpected_shape", f"{what}: 'data' is not a list")
+    entries = []
+    for raw in data:
+        entry = as_dict(raw)
+        ident = as_int(entry.get("id"))
+        if not isinstance(ident, int) or isinstance(ident, bool):
+            continue
+        values = (
+            as_int(entry.get("price")),
+            as_int(entry.get("list_price")),
+            as_int(entry.get("discount")),
+            as_int(entry.get("discount_rate")),
+            as_float(entry.get("rating_average")),
+            as_int(entry.get("review_count")),
+            _quantity(entry.get("quantity_sold")),
+        )
+        entries.append((ident, values))
+    return entries
+
+
 def extract_brands(
     payload: dict[str, Any], category_id: int, source_url: str, now: datetime
 ) -> list[Brand]:

@@ -36,6 +36,11 @@ INDEXES: dict[type, list[IndexModel]] = {
     ],
 }
 
+#: the lookups of product_history: one product's history, and a day's changes
+HISTORY_INDEXES = [
+    IndexModel([("product_id", ASCENDING), ("at", DESCENDING)], name="product_id_at"),
+    IndexModel([("at", DESCENDING)], name="at"),
+]
 
 _BSON_TYPES = {
     "integer": ["int", "long"],
@@ -121,4 +126,8 @@ def setup_collections(db: Database[Any]) -> list[str]:
             db[name].create_indexes(INDEXES[cls])
         except OperationFailure as exc:
             refused.append(f"the indexes of {name} ({exc.code}: {exc})")
+    try:  # the change history (crawler/mongo/history.py): no validator, rows we write
+        db["product_history"].create_indexes(HISTORY_INDEXES)
+    except OperationFailure as exc:
+        refused.append(f"the indexes of product_history ({exc.code}: {exc})")
     return refused

@@ -76,7 +76,21 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def upsert(item: Any) -> UpdateOne:
-    """The upsert of ``item`` into its collection (see the module docstring)."""
+    """The upsert of ``item`` into its collection (see the module docstring); an
+    item class with ``set_as`` (:data:`crawler.items.STATE_ITEM_CLASSES`) is a
+    ``$set`` of those fields on an existing document, never an insert."""
+    set_as = getattr(type(item), "set_as", None)
+    if set_as is not None:
+        fields = {target: getattr(item, name) for name, target in set_as.items()}
+        return UpdateOne({"_id": getattr(item, type(item).key_field)}, {"$set": fields})
+    ident, fields, seen = document_fields(item)
+    return UpdateOne(
+        {"_id": ident}, {"$set": fields, "$setOnInsert": {"first_seen_at": seen}}, upsert=True
+    )
+
+
+def document_fields(item: Any) -> tuple[Any, dict[str, Any], datetime]:
+    """``(id, fields to $set, seen at)`` of a record item (see the module docstring)."""
     cls = type(item)
     names = _FIELD_NAMES.get(cls)
     if names is None:  # read once per class: ItemAdapter per item costs more than the rest
@@ -99,6 +113,4 @@ def upsert(item: Any) -> UpdateOne:
             fields[name] = value
     seen = seen or datetime.now(UTC)
     fields["last_seen_at"] = seen
-    return UpdateOne(
-        {"_id": ident}, {"$set": fields, "$setOnInsert": {"first_seen_at": seen}}, upsert=True
-    )
+    return ident, fields, seen

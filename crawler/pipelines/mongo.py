@@ -31,6 +31,17 @@ server refuses (``mongo/write_errors/<code>``) is recorded the same way with
 reason ``mongo_write_error_<code>`` and the server's message. Stored items are
 counted under ``items/stored/<type>``.
 
+Products are tracked (:mod:`crawler.mongo.history`): each batch of products is
+compared with the collection (one read per batch); a product whose
+``TRACK_FIELDS`` changed gets a ``product_history`` row (written before the
+product) and ``changed_at``; every product keeps ``price_min``/``price_max``;
+the rows inserted are also written to ``changes-00001.jsonl`` in the run folder
+(``CHANGES_FILE``). A spider that walked every listing of its categories
+(``complete_walk()``) has the products of those categories it did not see
+marked withdrawn at close; a spider with a ``state_key`` has its run in
+``crawl_state``, advanced only by a run that finished with no failed record.
+Counts: ``tracking/<new|changed|changed/<field>|unchanged|relisted|withdrawn>``.
+
 Settings:
 - ``MONGO_URI`` (default: the ``MONGO_URI`` environment variable; logged
   without its password)
@@ -48,20 +59,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+import orjson
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError
+from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
 
 from crawler import ledger, signals
+from crawler import settings as defaults
 from crawler.exceptions import MongoUnavailable
 from crawler.failures import record_failure
-from crawler.items import item_type
+from crawler.items import Product, item_type
+from crawler.mongo import history
 from crawler.mongo.collections import setup_collections
 from crawler.mongo.config import MongoConfig, is_transient, open_problem
-from crawler.mongo.documents import upsert
+from crawler.mongo.documents import document_fields, upsert
+from crawler.run import run_dir
 from crawler.stopping import stopping
 
 if TYPE_CHECKING:
@@ -75,10 +93,12 @@ class Pending(NamedTuple):
     """A buffered upsert and what a failure record needs."""
 
     collection: str
-    op: UpdateOne
+    op: UpdateOne | None
     kind: str
     id: Any
     url: str | None
+    #: a tracked product: its ``$set`` fields and seen-at (the op is planned at write)
+    doc: tuple[dict[str, Any], datetime] | None = None
 
 
 class MongoUpsertPipeline:
@@ -93,6 +113,14 @@ class MongoUpsertPipeline:
         self._buffer_since = 0.0
         self._flushing: asyncio.Future[None] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self.tracked = tuple(crawler.settings.getlist("TRACK_FIELDS", defaults.TRACK_FIELDS))
+        self.changes_path_setting: str = crawler.settings.get("CHANGES_FILE") or ""
+        self._changes: IO[bytes] | None = None
+        self.run_id = ""
+        self.state_key: str | None = None
+        self.detail_time = False
+        self.started_at = datetime.now(UTC)
+        crawler.signals.connect(self._spider_closed, signal=scrapy_signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MongoUpsertPipeline:
@@ -118,6 +146,19 @@ class MongoUpsertPipeline:
             raise stopping(self.crawler, reason, sentence) from exc
         for sentence in refused:
             logger.warning("MongoDB at %s refused %s; going on without it.", config.where, sentence)
+        spider = self.crawler.spider
+        self.run_id = str(getattr(spider, "run_id", "") or "")
+        self.state_key = getattr(spider, "state_key", None)
+        self.detail_time = bool(getattr(spider, "refreshes_details", False))
+        if self.state_key:
+            self.started_at = await self._call(
+                "read crawl_state",
+                history.begin_run,
+                db,
+                self.state_key,
+                self.run_id,
+                datetime.now(UTC),
+            )
         logger.info(
             "Upserting items into MongoDB at %s in batches of %d.", config.where, config.batch_size
         )
@@ -132,8 +173,88 @@ class MongoUpsertPipeline:
                 await asyncio.shield(self._flushing)  # type: ignore[arg-type]
             else:
                 self._start_flush()
+        await self._delist()
+        if self._changes is not None:
+            self._changes.close()
+            self._changes = None
         if self.client is not None:
             await asyncio.to_thread(self.client.close)
+
+    async def _delist(self) -> None:
+        """Mark withdrawn what a complete listing walk did not see."""
+        spider = self.crawler.spider
+        complete_walk = getattr(spider, "complete_walk", None)
+        categories = complete_walk() if callable(complete_walk) else None
+        if not categories or self.client is None:
+            return
+        if self.stats.get_value("mongo/failed_batches"):
+            return  # products not written: what was seen is not all in the collection
+        db = self.client[self.config.database]
+        try:
+            rows = await self._call(
+                "mark withdrawn products",
+                history.delist,
+                db,
+                list(categories),
+                self.started_at,
+                self.run_id,
+                datetime.now(UTC),
+            )
+        except Exception as exc:  # a boundary: the next complete walk marks them
+            logger.error(
+                "MongoDB at %s: could not mark withdrawn products (%s).", self.config.where, exc
+            )
+            self.stats.inc_value("mongo/failed_batches")
+            return
+        if rows:
+            self.stats.inc_value(ledger.TRACKING + "withdrawn", len(rows))
+            self.stats.inc_value(ledger.TRACKING + "history_rows", len(rows))
+            self._write_changes(rows)
+        logger.info("Marked %d products withdrawn (not listed any more).", len(rows))
+
+    async def _spider_closed(self, reason: str) -> None:
+        """A complete run (finished, no failed record) advances ``crawl_state``."""
+        if not self.state_key or reason != "finished":
+            return
+        if ledger.troubles(self.stats.get_stats()):
+            return
+        config = self.config
+
+        def advance() -> None:
+            client: MongoClient[Any] = MongoClient(config.uri, **config.client_options())
+            try:
+                history.complete_run(
+                    client[config.database],
+                    self.state_key or "",
+                    self.run_id,
+                    self.started_at,
+                    datetime.now(UTC),
+                )
+            finally:
+                client.close()
+
+        try:
+            await asyncio.to_thread(advance)
+        except Exception as exc:  # a boundary: the state stays behind, never ahead
+            logger.error("MongoDB at %s: could not advance crawl_state (%s).", config.where, exc)
+
+    def _write_changes(self, records: list[dict[str, Any]]) -> None:
+        spider = self.crawler.spider
+        folder = self.run_id and self.crawler.settings.get("OUTPUT_DIR")
+        if self._changes is None and not self.changes_path_setting and not folder:
+            return  # no run folder (a pipeline driven without a spider of ours)
+        if self._changes is None:
+            path = (
+                Path(self.changes_path_setting)
+                if self.changes_path_setting
+                else run_dir(spider) / "changes-00001.jsonl"
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._changes = path.open("ab")
+            logger.info("Changes are listed in %s", path)
+        for record in records:
+            self._changes.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        self._changes.flush()
 
     # -- items --------------------------------------------------------------
 
@@ -145,7 +266,12 @@ class MongoUpsertPipeline:
             self._buffer_since = time.monotonic()
         ident = getattr(item, type(item).key_field)
         url = getattr(item, "source_url", None)
-        self._buffer.append(Pending(collection, upsert(item), item_type(item), ident, url))
+        if type(item) is Product:
+            _, fields, seen = document_fields(item)
+            pending = Pending(collection, None, "product", ident, url, (fields, seen))
+        else:
+            pending = Pending(collection, upsert(item), item_type(item), ident, url)
+        self._buffer.append(pending)
         while len(self._buffer) >= self.config.batch_size:
             if self._busy():  # back-pressure: wait for the write in flight
                 await asyncio.shield(self._flushing)  # type: ignore[arg-type]
@@ -181,6 +307,66 @@ class MongoUpsertPipeline:
         assert self.client is not None
         self.client[self.config.database][collection].bulk_write(ops, ordered=False)
 
+    def _read_existing(self, ids: list[Any]) -> dict[Any, dict[str, Any]]:
+        """The stored state of a batch's products: one read per batch."""
+        assert self.client is not None
+        products = self.client[self.config.database][Product.collection]
+        cursor = products.find({"_id": {"$in": ids}}, history.projection(self.tracked))
+        return {doc["_id"]: doc for doc in cursor}
+
+    def _write_history(self, ops: list[UpdateOne]) -> set[Any]:
+        """Insert the batch's history rows; the ids of those not there already."""
+        assert self.client is not None
+        result = self.client[self.config.database][history.HISTORY].bulk_write(ops, ordered=False)
+        return set((result.upserted_ids or {}).values())
+
+    async def _plan(self, collection: str, entries: list[Pending]) -> list[UpdateOne]:
+        """The ops of a group; for tracked products, read, compare and write history first."""
+        seen_only = sum(entry.kind == "productseen" for entry in entries)
+        if seen_only:  # seen in a listing, unchanged: only last_seen_at moves
+            self.stats.inc_value(ledger.TRACKING + "unchanged", seen_only)
+        tracked = [entry for entry in entries if entry.doc is not None]
+        if not tracked:
+            return [entry.op for entry in entries if entry.op is not None]
+        ids = [entry.id for entry in tracked]
+        # the read is the first step of writing the group: its failure is the write's
+        existing = await self._call(
+            f"write {len(entries)} documents to {collection}", self._read_existing, ids
+        )
+        planned = history.Planned()
+        ops: list[UpdateOne] = []
+        for entry in entries:
+            if entry.doc is None:
+                assert entry.op is not None
+                ops.append(entry.op)
+                continue
+            fields, seen = entry.doc
+            history.plan_product(
+                planned,
+                entry.id,
+                fields,
+                seen,
+                existing.get(entry.id),
+                self.tracked,
+                self.run_id,
+                self.detail_time,
+            )
+            ops.append(planned.ops[-1])
+        if planned.history:
+            inserted = await self._call(
+                f"write {len(planned.history)} documents to {history.HISTORY}",
+                self._write_history,
+                planned.history,
+            )
+            rows = [planned.records[key] for key in planned.records if key in inserted]
+            if rows:
+                self.stats.inc_value(ledger.TRACKING + "history_rows", len(rows))
+                self._write_changes(rows)
+        for name, count in planned.counts.items():
+            if count:
+                self.stats.inc_value(ledger.TRACKING + name, count)
+        return ops
+
     async def _write_group(self, collection: str, entries: list[Pending]) -> None:
         try:
             await self._write_entries(collection, entries)
@@ -189,9 +375,9 @@ class MongoUpsertPipeline:
             self.crawler.signals.send_catch_log(signals.items_settled, count=len(entries))
 
     async def _write_entries(self, collection: str, entries: list[Pending]) -> None:
-        ops = [entry.op for entry in entries]
-        what = f"write {len(ops)} documents to {collection}"
+        what = f"write {len(entries)} documents to {collection}"
         try:
+            ops = await self._plan(collection, entries)
             await self._call(what, self._bulk_write, collection, ops)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
@@ -240,8 +426,18 @@ class MongoUpsertPipeline:
                 await asyncio.sleep(delay)
 
     def _count_stored(self, entries: list[Pending], stored: int) -> None:
-        if stored:
+        if not stored:
+            return
+        kinds = Counter(entry.kind for entry in entries)
+        if len(kinds) == 1:
             ledger.count_stored(self.stats, entries[0].kind, stored)
+            return
+        failed = len(entries) - stored  # write errors: counted off the records' kind
+        for kind, count in kinds.items():
+            if kind == "product":
+                count = max(0, count - failed)
+            if count:
+                ledger.count_stored(self.stats, kind, count)
 
     def _report_write_errors(
         self, collection: str, entries: list[Pending], errors: list[dict[str, Any]]

@@ -4,6 +4,7 @@ time in a set timezone (not to be confused with Scrapy's request scheduler).
     python -m crawler.scrapyd.daily --at 02:00 --timezone UTC \\
         --setting MONGO_DATABASE=marketplace
     python -m crawler.scrapyd.daily --once          # one run now, then exit
+    python -m crawler.scrapyd.daily --track --refresh-days 7   # daily tracking
 
 A small process built on APScheduler: a cron trigger fires once a day; each
 fire runs the chain, one spider after the other. A spider's job is scheduled
@@ -26,6 +27,12 @@ does not record how a job ended: the job's log, report and failures file say.
   are shown by ``listjobs.json`` and written to Scrapyd's log and queue, so a
   setting that carries credentials (``MONGO_URI``, a URL with a password) is
   refused: the crawls inherit it from Scrapyd's environment.
+
+- ``--track``: daily tracking (docs/tracking.md): ``products`` runs with
+  ``-a mode=track`` (listing first, only the details it needs; with
+  ``--refresh-days N``, ``-a refresh_days=N``) and ``comments`` with
+  ``-a mode=new`` (only the products whose review count rose). Both need
+  MongoDB: ``MONGO_URI`` in Scrapyd's environment.
 
 Environment: ``SCRAPYD_URL`` (default ``http://127.0.0.1:6800/``),
 ``SCRAPYD_USERNAME``, ``SCRAPYD_PASSWORD``.
@@ -80,6 +87,9 @@ class DailyConfig:
     at: time = time(2, 0)
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     settings: tuple[tuple[str, str], ...] = ()
+    #: daily tracking: products -a mode=track, comments -a mode=new
+    track: bool = False
+    refresh_days: int | None = None
     poll_seconds: float = 10.0
     grace_seconds: int = 3600
     once: bool = False
@@ -92,6 +102,10 @@ class DailyConfig:
             raise DailyConfigError("--spiders: name at least one spider.")
         if args.poll <= 0:
             raise DailyConfigError(f"--poll: must be more than 0 seconds, got {args.poll}.")
+        if args.refresh_days is not None and (not args.track or args.refresh_days < 1):
+            raise DailyConfigError(
+                "--refresh-days: a whole number of days of at least 1, with --track."
+            )
         if args.grace < 1:
             raise DailyConfigError(f"--grace: must be at least 1 second, got {args.grace}.")
         url = environ.get("SCRAPYD_URL") or DEFAULT_URL
@@ -109,6 +123,8 @@ class DailyConfig:
             poll_seconds=args.poll,
             grace_seconds=args.grace,
             once=args.once,
+            track=args.track,
+            refresh_days=args.refresh_days,
         )
 
 
@@ -132,6 +148,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--poll", type=float, default=10.0, help="seconds between job checks")
     parser.add_argument("--grace", type=int, default=3600, help="seconds a missed fire may be late")
     parser.add_argument("--once", action="store_true", help="run the chain now, then exit")
+    parser.add_argument(
+        "--track",
+        action="store_true",
+        help="daily tracking: products -a mode=track, comments -a mode=new",
+    )
+    parser.add_argument(
+        "--refresh-days",
+        type=int,
+        default=None,
+        help="with --track: products -a refresh_days=N (default: TRACK_REFRESH_DAYS)",
+    )
     return parser
 
 
@@ -220,10 +247,17 @@ class ScrapydApi:
         return jobs
 
     def schedule(
-        self, project: str, spider: str, jobid: str, settings: Sequence[tuple[str, str]]
+        self,
+        project: str,
+        spider: str,
+        jobid: str,
+        settings: Sequence[tuple[str, str]],
+        arguments: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """Schedule a job; ``arguments`` are its spider arguments (``-a``)."""
         params = [("project", project), ("spider", spider), ("jobid", jobid)]
         params += [("setting", f"{name}={value}") for name, value in settings]
+        params += list(arguments)
         self.call("schedule.json", params, post=True)
 
 
@@ -263,8 +297,20 @@ class DailyRun:
             jobid = f"{spider}-{suffix}"
             if jobid in known:  # it would resume that job's JOBDIR, not start afresh
                 raise ScrapydError(f"Scrapyd already has a job {jobid}; not scheduling it again.")
-            self.api.schedule(self.config.project, spider, jobid, self.config.settings)
-            logger.info("Scheduled %s job %s on %s.", spider, jobid, self.config.project)
+            arguments = self.arguments(spider)
+            if arguments:
+                self.api.schedule(
+                    self.config.project, spider, jobid, self.config.settings, arguments
+                )
+            else:
+                self.api.schedule(self.config.project, spider, jobid, self.config.settings)
+            logger.info(
+                "Scheduled %s job %s on %s%s.",
+                spider,
+                jobid,
+                self.config.project,
+                "".join(f" -a {name}={value}" for name, value in arguments),
+            )
             finished = self.wait(jobid)
             if finished is None:
                 logger.warning(
@@ -279,6 +325,17 @@ class DailyRun:
                 finished.get("log_url"),
             )
         return "done"
+
+    def arguments(self, spider: str) -> list[tuple[str, str]]:
+        """The spider arguments of a job of the chain (``--track``'s modes)."""
+        if not self.config.track:
+            return []
+        if spider == "products":
+            days = self.config.refresh_days
+            return [("mode", "track")] + ([("refresh_days", str(days))] if days else [])
+        if spider == "comments":
+            return [("mode", "new")]
+        return []
 
     def wait(self, jobid: str) -> dict[str, Any] | None:
         """The finished job's ``listjobs.json`` entry; ``None`` when stopping."""

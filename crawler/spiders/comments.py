@@ -12,7 +12,15 @@ crawl push older ones to later pages. When a product's pages disagree on
 ``paging.total`` (reviews arrived between them) and together hold fewer reviews
 than the latest total, its pages are read again (at most
 ``COMMENTS_MAX_ROUNDS`` rounds in all) and reviews already seen are skipped,
-so none is missed and none is written twice.
+so none is missed and none is written twice. A product whose pages were all
+read is recorded with the review count read (:class:`crawler.items.ReviewsRead`).
+
+``mode=new`` (needs ``MONGO_URI``): only the products whose ``review_count``
+rose above the count their reviews were read up to
+(:func:`crawler.mongo.readers.read_new_reviews`); each one's reviews are read
+newest first, one page after the other, up to the first page whose reviews are
+all known (or once as many new ones as the rise were found). Reviews removed
+upstream are not deleted.
 """
 
 from __future__ import annotations
@@ -27,11 +35,13 @@ from typing import TYPE_CHECKING, Any, Self
 from pymongo.errors import PyMongoError
 from scrapy.exceptions import CloseSpider
 
+from crawler import ledger
 from crawler.args import CommentsArgs
 from crawler.exceptions import ExtractionError
 from crawler.extract.api import extract_comments, extract_paging
+from crawler.items import ReviewsRead
 from crawler.mongo.config import MongoConfig
-from crawler.mongo.readers import read_product_ids
+from crawler.mongo.readers import NewReviews, read_new_reviews, read_product_ids
 from crawler.spiders.base import REVIEWS_PATH, MarketplaceSpider
 
 if TYPE_CHECKING:
@@ -55,6 +65,7 @@ class _ProductReviews:
     high: int = 0
     rounds: int = 1
     seen: set[int] = field(default_factory=set)
+    failed: bool = False
 
 
 class CommentsSpider(MarketplaceSpider):
@@ -70,6 +81,9 @@ class CommentsSpider(MarketplaceSpider):
     #: progress: reviews announced by the page 1 read so far, and how many
     announced: int
     first_pages_read: int
+    #: mode=new: the products with new reviews, by id
+    new_reviews: dict[int, NewReviews]
+    state_key: str | None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -80,6 +94,8 @@ class CommentsSpider(MarketplaceSpider):
         spider.in_flight = {}
         spider.announced = 0
         spider.first_pages_read = 0
+        spider.new_reviews = {}
+        spider.state_key = None if spider.product_ids else f"comments:{spider.args.mode}"
         return spider
 
     def progress_total(self) -> tuple[int | None, bool]:
@@ -87,7 +103,9 @@ class CommentsSpider(MarketplaceSpider):
         return self.announced or None, exact
 
     async def start(self) -> AsyncIterator[Any]:
-        if not self.product_ids:
+        if self.args.mode == "new":
+            await self.products_with_new_reviews()
+        elif not self.product_ids:
             self.product_ids = await self.product_ids_from_mongo()
         async for request in self.paced(map(self.first_page, self.product_ids)):
             yield request
@@ -113,6 +131,26 @@ class CommentsSpider(MarketplaceSpider):
         )
         return ids
 
+    async def products_with_new_reviews(self) -> None:
+        config = MongoConfig.from_settings(self.settings)
+        assert config is not None  # CommentsArgs lets mode=new through only then
+        try:
+            wanted, compared = await asyncio.to_thread(read_new_reviews, config)
+        except PyMongoError as exc:  # the database is a boundary
+            logger.error("Cannot read review counts from MongoDB at %s: %s", config.where, exc)
+            raise CloseSpider("mongo_unavailable") from exc
+        self.new_reviews = {entry.product_id: entry for entry in wanted}
+        self.product_ids = list(self.new_reviews)
+        if compared > len(wanted):
+            self.crawler.stats.inc_value(ledger.TRACKING + "unchanged", compared - len(wanted))
+        logger.info(
+            "New reviews: %d of %d products in MongoDB at %s have a review count above "
+            "what was read.",
+            len(wanted),
+            compared,
+            config.where,
+        )
+
     def reviews_request(self, product_id: int, page: int, again: bool = False) -> scrapy.Request:
         url = self.api_url(REVIEWS_PATH, product_id=product_id, page=page, limit=self.page_size)
         return self.api_request(
@@ -125,6 +163,9 @@ class CommentsSpider(MarketplaceSpider):
         )
 
     def parse_reviews(self, response: Response, product_id: int, page: int) -> Iterator[Any]:
+        if self.args.mode == "new":
+            yield from self.parse_new(response, product_id, page)
+            return
         # All bookkeeping happens before the first yield: Scrapy may download
         # and parse the requests yielded here before this generator finishes.
         state = self.in_flight.get(product_id)
@@ -155,18 +196,53 @@ class CommentsSpider(MarketplaceSpider):
         output.extend(self._maybe_done(product_id, state))
         yield from output
 
+    def parse_new(self, response: Response, product_id: int, page: int) -> Iterator[Any]:
+        """mode=new: a page of the newest reviews; the next one while this one
+        held reviews not known yet (and fewer new ones than the rise)."""
+        entry = self.new_reviews.get(product_id)
+        if entry is None:  # a resumed job: its bookkeeping was not kept
+            entry = self.new_reviews[product_id] = NewReviews(product_id, 0, 0, set())
+        self.in_flight.pop(product_id, None)
+        payload = self.payload(response)
+        if payload is None:
+            return
+        try:
+            comments = extract_comments(payload, product_id, response.url, datetime.now(UTC))
+        except ExtractionError as exc:
+            self.record_failure(response.request, exc.reason, str(exc))
+            return
+        paging = extract_paging(payload)
+        if page == 1:
+            self.first_pages_read += 1
+            self.announced += max(0, paging.total - entry.read_count)
+        fresh = [comment for comment in comments if comment.id not in entry.known]
+        entry.known.update(comment.id for comment in fresh)
+        entry.found += len(fresh)
+        rise = max(0, entry.review_count - entry.read_count)
+        yield from fresh
+        if fresh and page < paging.last_page and entry.found < rise:
+            yield self.reviews_request(product_id, page + 1)
+            return
+        yield ReviewsRead(
+            id=product_id,
+            review_count=paging.total,
+            source_url=response.url,
+            scraped_at=datetime.now(UTC),
+        )
+
     def on_error(self, failure: Failure) -> None:
         super().on_error(failure)
         request = failure.request  # type: ignore[attr-defined]
         product_id = request.cb_kwargs.get("product_id")
         state = self.in_flight.get(product_id)
         if state is not None:
+            state.failed = True
             state.pending -= 1
             # a failed page is in the failures file; do not read the others again
             state.rounds = self.max_rounds
             list(self._maybe_done(product_id, state))  # yields nothing now
 
-    def _maybe_done(self, product_id: int, state: _ProductReviews) -> Iterator[scrapy.Request]:
+    def _maybe_done(self, product_id: int, state: _ProductReviews) -> Iterator[Any]:
         if state.pending > 0:
             return
         shifted = state.low != state.high and len(state.seen) < state.high
@@ -189,3 +265,12 @@ class CommentsSpider(MarketplaceSpider):
                 state.rounds,
             )
         self.in_flight.pop(product_id, None)
+        if not state.failed and not shifted and self.settings.get("MONGO_URI"):
+            # read to the end: mode=new reads it again once its review count rises
+            # (state for MongoDB: without it, nothing would keep it)
+            yield ReviewsRead(
+                id=product_id,
+                review_count=state.high,
+                source_url=self.api_url(REVIEWS_PATH, product_id=product_id),
+                scraped_at=datetime.now(UTC),
+            )

@@ -6,21 +6,48 @@ Arguments (``-a``):
   a brand that none of the categories lists stops the run before any listing
   request;
 - ``ids_file=PATH``: skip the listings and fetch these product ids (CSV with an
-  ``id`` column, or JSON Lines with ``id``: a products feed or a failures file).
+  ``id`` column, or JSON Lines with ``id``: a products feed or a failures file);
+- ``mode=track`` (needs ``MONGO_URI``): listing first. Every listing page is
+  read and its entries compared with the products collection (read once at
+  start, :func:`crawler.mongo.readers.read_known_products`); only the details
+  of products that are new, whose listing fields changed, that had been
+  withdrawn or whose detail is older than ``refresh_days`` (default
+  ``TRACK_REFRESH_DAYS``) are fetched; every listed product is recorded as seen
+  (:class:`crawler.items.ProductSeen`). See docs/tracking.md.
+
+A walk of every listing page of the categories (no ``brands``, no failed
+listing; in the full mode no failed record at all) offers its categories to
+the MongoDB pipeline (:meth:`ProductsSpider.complete_walk`), which marks the
+products of those categories that the run did not see as withdrawn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
+from pymongo.errors import PyMongoError
+from scrapy import signals as scrapy_signals
+from scrapy.exceptions import CloseSpider
+
+from crawler import ledger
 from crawler.args import ProductsArgs
 from crawler.exceptions import ExtractionError
-from crawler.extract.api import extract_brands, extract_listing_ids, extract_paging, extract_product
+from crawler.extract.api import (
+    LISTING_FIELDS,
+    extract_brands,
+    extract_listing_entries,
+    extract_listing_ids,
+    extract_paging,
+    extract_product,
+)
 from crawler.failures import failure_reason
+from crawler.items import ProductSeen
 from crawler.middlewares.redirect import REDIRECTED_FROM
+from crawler.mongo.config import MongoConfig
+from crawler.mongo.readers import Known, read_known_products
 from crawler.spiders.base import (
     LISTINGS_PATH,
     PRODUCT_PATH,
@@ -51,6 +78,15 @@ class ProductsSpider(MarketplaceSpider):
     listings_pending: int
     #: what each category's brand filter held: its brands, or why it was not read
     held: dict[int, list[int] | str]
+    #: mode=track: the products collection's state, the ids decided in this run
+    known: dict[int, Known]
+    decided: set[int]
+    #: the crawl_state key of a listing walk (the MongoDB pipeline keeps it)
+    state_key: str | None
+    #: the crawl ran dry (spider_idle): every request scheduled was answered,
+    #: also those a resumed JOBDIR job took over
+    drained: bool
+    refreshes_details: bool
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -59,6 +95,21 @@ class ProductsSpider(MarketplaceSpider):
         spider.listed = set()
         spider.listings_pending = 0
         spider.held = {}
+        spider.known = {}
+        spider.decided = set()
+        spider.drained = False
+        #: a track run's details are its rolling refresh: MongoDB keeps their time
+        spider.refreshes_details = spider.args.mode == "track"
+        crawler.signals.connect(spider.on_idle, signal=scrapy_signals.spider_idle)
+        parsed = spider.args
+        # a worker of a distributed crawl sees a part of the walk only: no
+        # crawl_state, no delisting (a worker done early would mark what the
+        # others have yet to see)
+        spider.state_key = (
+            None
+            if parsed.ids or parsed.brands or crawler.settings.getbool("DISTRIBUTED")
+            else f"products:{parsed.mode}:{','.join(map(str, sorted(parsed.categories)))}"
+        )
         return spider
 
     def progress_total(self) -> tuple[int | None, bool]:
@@ -71,10 +122,49 @@ class ProductsSpider(MarketplaceSpider):
             async for request in self.paced(map(self.product_request, self.args.ids)):
                 yield request
             return
+        if self.args.mode == "track":
+            await self.read_known()
         pairs = await self.discover_brands()
         self.listings_pending += len(pairs)
         for category_id, brand_id in pairs:
             yield self.listing_request(category_id, brand_id, page=1)
+
+    async def read_known(self) -> None:
+        """The products collection's state, read once in a worker thread."""
+        config = MongoConfig.from_settings(self.settings)
+        assert config is not None  # ProductsArgs lets mode=track through only then
+        try:
+            self.known = await asyncio.to_thread(read_known_products, config, LISTING_FIELDS)
+        except PyMongoError as exc:  # the database is a boundary
+            logger.error("Cannot read the products of MongoDB at %s: %s", config.where, exc)
+            raise CloseSpider("mongo_unavailable") from exc
+        logger.info(
+            "Tracking: %d products known in MongoDB at %s; details older than %d days are "
+            "read again.",
+            len(self.known),
+            config.where,
+            self.args.refresh_days,
+        )
+
+    def on_idle(self) -> None:
+        self.drained = True
+
+    def complete_walk(self) -> list[int] | None:
+        """The categories whose every listing page this run read, for the
+        MongoDB pipeline to mark what it did not see as withdrawn; None when
+        the walk is partial (brands, an ids file, a failed listing, listing
+        pages not read; in the full mode any failed record, since a product
+        whose detail failed was not seen)."""
+        if self.state_key is None or not self.held or not self.drained:
+            return None
+        if any(isinstance(held, str) for held in self.held.values()):
+            return None
+        stats = self.crawler.stats.get_stats()
+        if any(key.startswith(ledger.FAILED + "listing/") for key in stats):
+            return None
+        if self.args.mode != "track" and ledger.troubles(stats):
+            return None
+        return list(self.args.categories)
 
     # -- brands of the categories -------------------------------------------
 
@@ -186,23 +276,58 @@ class ProductsSpider(MarketplaceSpider):
 
     def parse_listing(
         self, response: Response, category_id: int, brand_id: int | None, page: int
-    ) -> Iterator[scrapy.Request]:
+    ) -> Iterator[Any]:
         self.listings_pending -= 1
         payload = self.payload(response)
         if payload is None:
             return
         try:
-            ids = extract_listing_ids(payload, f"listing {response.url}")
+            if self.args.mode == "track":
+                entries = extract_listing_entries(payload, f"listing {response.url}")
+                ids = [ident for ident, _ in entries]
+            else:
+                ids = extract_listing_ids(payload, f"listing {response.url}")
         except ExtractionError as exc:
             self.record_failure(response.request, exc.reason, str(exc))
             return
+        self.crawler.stats.inc_value(ledger.TRACKING + "listing_pages")
         self.listed.update(ids)
         if page == 1:
             paging = extract_paging(payload)
             self.listings_pending += max(paging.last_page - 1, 0)
             for next_page in range(2, paging.last_page + 1):
                 yield self.listing_request(category_id, brand_id, next_page)
+        if self.args.mode == "track":
+            yield from self.track(response.url, entries)
+            return
         for product_id in ids:
+            yield self.product_request(product_id)
+
+    def track(self, url: str, entries: list[tuple[int, tuple[Any, ...]]]) -> Iterator[Any]:
+        """Seen, and the detail when the listing says the stored one is behind."""
+        now = datetime.now(UTC)
+        oldest = now - timedelta(days=self.args.refresh_days)
+        stats = self.crawler.stats
+        for product_id, values in entries:
+            if product_id in self.decided:  # listed in another category too
+                continue
+            self.decided.add(product_id)
+            known = self.known.get(product_id)
+            if known is None:
+                why = "new"
+            else:
+                # seen, whatever becomes of its detail: a detail that fails
+                # never makes a listed product look withdrawn
+                yield ProductSeen(id=product_id, source_url=url, scraped_at=now)
+                if known.delisted:
+                    why = "relisted"
+                elif known.listing != values:
+                    why = "changed"
+                elif known.detail_at is None or known.detail_at < oldest:
+                    why = "refresh"
+                else:
+                    continue
+            stats.inc_value(f"{ledger.TRACKING}details/{why}")
             yield self.product_request(product_id)
 
     def on_error(self, failure: Failure) -> None:

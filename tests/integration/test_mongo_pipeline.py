@@ -51,13 +51,13 @@ def products(count: int, price: int = 100_000, seen: datetime = NOW) -> list[Pro
 class Run:
     """A pipeline of a crawler of its own, and the failures it signalled."""
 
-    def __init__(self, uri: str, database: str, **settings: Any) -> None:
+    def __init__(self, uri: str, database: str, run_id: str = "run-1", **settings: Any) -> None:
         self.uri, self.database = uri, database
         crawler = get_crawler(
             SampleSpider,
             {"MONGO_URI": uri, "MONGO_DATABASE": database, "MONGO_FLUSH_SECONDS": 60, **settings},
         )
-        crawler.spider = crawler._create_spider(run_id="run-1")
+        crawler.spider = crawler._create_spider(run_id=run_id)
         crawler.stats.open_spider()
         self.crawler = crawler
         self.failed: list[dict[str, Any]] = []
@@ -86,8 +86,10 @@ class Run:
         return self.read(collection, lambda c: c.count_documents({}))  # type: ignore[no-any-return]
 
 
-def run_all(items: list[Any], uri: str, database: str, **settings: Any) -> Run:
-    run = Run(uri, database, **settings)
+def run_all(
+    items: list[Any], uri: str, database: str, run_id: str = "run-1", **settings: Any
+) -> Run:
+    run = Run(uri, database, run_id, **settings)
 
     async def go() -> None:
         await run.pipeline.open_spider()
@@ -302,3 +304,45 @@ def test_a_batch_out_of_retries_is_recorded_as_failed(
         (f["kind"], f["record_id"], f["url"], f["reason"], f["attempts"]) for f in run.failed
     ] == [("product", item.id, item.source_url, "mongo_unavailable", 3) for item in items]
     assert "could not write 4 documents to products in 3 attempts" in run.failed[0]["message"]
+
+
+def test_history_records_what_changed_once_with_price_marks(
+    mongo_db: tuple[str, str], tmp_path
+) -> None:
+    first = run_all(products(3), *mongo_db, run_id="day-0")
+    assert first.count("product_history") == 0
+    assert first.stats("tracking/") == {"tracking/new": 3}
+    docs = first.docs("products")
+    assert docs[1_001]["price_min"] == docs[1_001]["price_max"] == 100_001
+    later = NOW + timedelta(days=1)
+    changed = products(3, seen=later)
+    changed[1].price = 90_000
+    changed[2].review_count = 99
+    feed = tmp_path / "changes.jsonl"
+    run = run_all(changed, *mongo_db, run_id="day-1", CHANGES_FILE=str(feed))
+    rows = run.docs("product_history")
+    assert sorted(rows) == ["1001:day-1", "1002:day-1"]
+    assert rows["1001:day-1"]["changes"] == {"price": {"old": 100_001, "new": 90_000}}
+    assert rows["1001:day-1"]["lowest_price"] is True
+    assert rows["1002:day-1"]["changes"] == {
+        "review_count": {"old": docs[1_002]["review_count"], "new": 99}
+    }
+    assert "lowest_price" not in rows["1002:day-1"]
+    assert run.stats("tracking/") == {
+        "tracking/changed": 2,
+        "tracking/changed/price": 1,
+        "tracking/changed/review_count": 1,
+        "tracking/unchanged": 1,
+        "tracking/history_rows": 2,
+    }
+    docs = run.docs("products")
+    assert (docs[1_001]["price_min"], docs[1_001]["price_max"]) == (90_000, 100_001)
+    assert docs[1_001]["changed_at"] == later and "changed_at" not in docs[1_000]
+    assert docs[1_001]["first_seen_at"] == NOW and docs[1_001]["last_seen_at"] == later
+    records = [orjson.loads(line) for line in feed.read_bytes().splitlines()]
+    assert sorted(r["_id"] for r in records) == ["1001:day-1", "1002:day-1"]
+    # the same batch again (a resumed run) and a second run of the day: no row twice
+    run_all(changed, *mongo_db, run_id="day-1")
+    again = run_all(changed, *mongo_db, run_id="day-1-second")
+    assert again.count("product_history") == 2
+    assert again.stats("tracking/") == {"tracking/unchanged": 3}

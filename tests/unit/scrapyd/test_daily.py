@@ -83,3 +83,15 @@ def test_a_run_is_going_while_a_job_of_the_chain_is_pending_or_running() -> None
     }
     assert daily.going(jobs) == ["comments job c1 is pending", "products job p1 is running"]
     assert daily.going({"pending": [], "running": jobs["running"][:1], "finished": []}) == []
+
+
+def test_track_runs_products_in_track_mode_then_new_comments() -> None:
+    config = scheduler_config("--track", "--refresh-days", "5")
+    assert (config.track, config.refresh_days) == (True, 5)
+    daily = DailyRun(config, ScrapydApi(config.url, "", ""), threading.Event())
+    assert daily.arguments("products") == [("mode", "track"), ("refresh_days", "5")]
+    assert daily.arguments("comments") == [("mode", "new")]
+    plain = DailyRun(scheduler_config(), ScrapydApi(config.url, "", ""), threading.Event())
+    assert plain.arguments("products") == []
+    with pytest.raises(DailyConfigError, match="--refresh-days"):
+        scheduler_config("--refresh-days", "5")
