@@ -300,9 +300,9 @@ def check_names(
 ) -> None:
     """One sentence for a misspelled or unknown argument, or an empty one.
     ``modes``: the arguments of the spider's modes (``mode``, ``refresh_days``),
-    known too; the sentence lists ``names``, the arguments of a plain run."""
-    names = tuple(names)
-    known = (*names, *modes, *COMMON_ARGUMENTS)
+    listed after ``names``."""
+    names = (*names, *modes)
+    known = (*names, *COMMON_ARGUMENTS)
     unknown = sorted(k for k in kwargs if k not in known)
     if unknown:
         raise SpiderArgumentError(

@@ -102,7 +102,7 @@ def test_unknown_and_empty_arguments_are_one_sentence() -> None:
     settings = Settings({"CATEGORIES": "1789"})
     assert ProductsSpider.check_arguments({"categroies": "1"}, settings) == (
         "categroies: not an argument of the products spider "
-        "(its arguments: categories, brands, ids_file)."
+        "(its arguments: categories, brands, ids_file, mode, refresh_days)."
     )
     assert ProductsSpider.check_arguments({"categories": ""}, settings) == (
         "categories: empty value; pass -a categories=... or leave it out."
@@ -110,7 +110,7 @@ def test_unknown_and_empty_arguments_are_one_sentence() -> None:
     # Scrapyd's job id and the run id are every spider's
     assert ProductsSpider.check_arguments({"_job": "abc", "run_id": "r1"}, settings) is None
     assert CommentsSpider.check_arguments({"ids": "1"}, settings) == (
-        "ids: not an argument of the comments spider (its arguments: product_ids, ids_file)."
+        "ids: not an argument of the comments spider (its arguments: product_ids, ids_file, mode)."
     )
 
 
