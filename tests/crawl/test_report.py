@@ -85,7 +85,14 @@ def test_runs_compared_with_the_previous_complete_one(sim_factory, tmp_path) -> 
         f"the previous complete run a (more than the 20.0% allowed); brand_id is filled in "
         f"{share:.1%} of the product items, below the 99.0% required.",
     )
-    assert report_b["scope"] == {"categories": truth["categories"], "brands": [], "ids": []}
+    # the arguments that make the run: a track run is compared with track runs
+    assert report_b["scope"] == {
+        "categories": truth["categories"],
+        "brands": [],
+        "ids": [],
+        "mode": "full",
+        "refresh_days": 7,
+    }
     assert report_b["comparison"]["run_id"] == "a"
     assert report_b["comparison"]["items"][0]["flagged"] is True
     assert (tmp_path / "output" / "products" / "b" / "report.html").is_file()
