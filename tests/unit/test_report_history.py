@@ -47,6 +47,9 @@ def test_the_scope_is_what_the_arguments_cover() -> None:
         "categories": [1, 2],
         "brands": [5],
         "ids": [],
+        # a track run is compared with track runs
+        "mode": "full",
+        "refresh_days": 7,
     }
     many = scope_of(ProductsArgs(ids=tuple(range(1, 1001))))
     assert many["ids"]["count"] == 1000 and len(many["ids"]["sha256"]) == 16
