@@ -56,6 +56,11 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "day_review_share": 0.01,
     "day_new_share": 0.005,
     "day_withdrawn_share": 0.003,
+    # 0 = off; n: once n requests of hold_kind came, hold every API request
+    # (rate_limit 0.001), in the server itself: a test's kill at "n requests"
+    # never races the crawl (the crawl cannot run past n while a poll looks)
+    "hold_after": 0,
+    "hold_kind": "product",
 }
 _NON_NEGATIVE = ("latency_ms", "jitter_ms", "rate_limit", "hang_seconds")
 _SHARES = (
@@ -151,10 +156,16 @@ def validate_knobs(update: object) -> dict[str, Any]:
                 raise KnobError(
                     f"knob {name!r} is a share and must be within [0, 1], got {value!r}"
                 )
-        elif name == "new_review_every":
+        elif name == "hold_kind":
+            if value not in ("listings", "product", "reviews"):
+                raise KnobError(
+                    f"knob 'hold_kind' must be listings, product or reviews, got {value!r}"
+                )
+            out[name] = value
+        elif name in ("new_review_every", "hold_after"):
             number = _number(name, value)
             if number != int(number):
-                raise KnobError(f"knob 'new_review_every' must be a whole number, got {value!r}")
+                raise KnobError(f"knob {name!r} must be a whole number, got {value!r}")
             out[name] = int(number)
         elif name == "redirect_kinds":
             out[name] = _kinds(value)

@@ -135,6 +135,9 @@ async def api_faults(request: web.Request, handler: Handler) -> web.StreamRespon
             {"Retry-After": str(retry_after), "Cache-Control": "no-store"},
         )
     stats.admitted(now)
+    hold_after = faults.knobs["hold_after"]
+    if hold_after and kind == faults.knobs["hold_kind"] and stats.by_kind[kind] >= hold_after:
+        faults.configure({"rate_limit": 0.001, "hold_after": 0}, now)  # this one is the last
     plan: Plan = faults.plan()
     if plan.drop:
         stats.faults["dropped"] += 1

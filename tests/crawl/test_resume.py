@@ -264,7 +264,9 @@ def test_graceful_stop_then_resume(slow_sim: SimProcess, slow_truth: dict, tmp_p
     [
         ("listings", 8, False),  # category and listing pages under way, few details
         ("product", 100, True),  # mid-details, and the resumed run killed too
-        ("product", 185, False),  # near the end
+        # near the end: 200 listed, and the (up to 16) requests in flight when
+        # the simulator holds are refused, counted, and keep it below 200
+        ("product", 175, False),
     ],
     ids=["listings", "mid-details-twice", "near-the-end"],
 )
@@ -292,6 +294,8 @@ def test_sigkill_then_resume_is_exact(
         env={"MONGO_URI": uri},
     )
     journal = tmp_path / "job"
+    # the simulator holds the crawl itself at kill_at: the crawl never runs past it
+    slow_sim.config(hold_after=kill_at, hold_kind=kind)
     reached = requests_reach(slow_sim, kind, kill_at)
     stop = Hold(slow_sim, reached)
     if kill_resumed:  # and once the journal holds some details as done
@@ -301,6 +305,7 @@ def test_sigkill_then_resume_is_exact(
     if kill_resumed:
         # killed again 50 details later, after more details were journaled
         slow_sim.reset()
+        slow_sim.config(hold_after=50, hold_kind="product")
         before = done_requests(journal)
         stop = Hold(
             slow_sim,
