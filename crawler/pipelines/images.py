@@ -223,12 +223,19 @@ class ProductImagesPipeline(ImagesPipeline):
     async def _check_media_to_download(
         self, request: Request, info: MediaPipeline.SpiderInfo, item: Any
     ) -> FileInfo:
-        # At most IMAGES_CONCURRENCY image requests in the downloader: a request
-        # waiting in a slot counts against CONCURRENT_REQUESTS, so more would
-        # keep the API's requests out of the downloader.
+        # Scrapy's, with at most IMAGES_CONCURRENCY image requests in the
+        # downloader (a request waiting in a slot counts against
+        # CONCURRENT_REQUESTS, so more would keep the API's requests out of the
+        # downloader); decoding and storing happen after the download's place
+        # is given back, so a slow decode never idles an image slot.
         assert self._downloads is not None
-        async with self._downloads:
-            return await super()._check_media_to_download(request, info, item)
+        try:
+            self._modify_media_request(request)
+            async with self._downloads:
+                response = await self.crawler.engine.download_async(request)
+            return await self.media_downloaded(response, request, info, item=item)
+        except Exception:
+            return self.media_failed(Failure(), request, info)  # raises
 
     # -- downloaded ---------------------------------------------------------
 
