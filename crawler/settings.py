@@ -70,6 +70,14 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 # the latency delay on. Set it (e.g. -s AUTOTHROTTLE_TARGET_CONCURRENCY=4),
 # lower than CONCURRENT_REQUESTS_PER_DOMAIN, to keep fewer requests in flight
 # on average; a value set anywhere is kept.
+# The HTTP client: Scrapy's aiohttp handler (experimental upstream) costs less
+# CPU per request than Twisted's (docs/benchmarks.md); crawler/handlers/aiohttp.py
+# says how to fall back to Twisted's. The dashboard spider sets its own
+# (scrapy-playwright).
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.handlers.aiohttp.AiohttpHandler",
+    "https": "crawler.handlers.aiohttp.AiohttpHandler",
+}
 # A JSON API answers in well under a second; 180 s (Scrapy's default) only
 # holds a slot on a hung connection. With 5 retries a hung request costs at
 # most 6 x 20 s plus the waits, and the failures file names it.

@@ -67,6 +67,8 @@ import asyncio
 import logging
 import math
 import random
+import re
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -145,7 +147,13 @@ def _tls_error(exc: BaseException) -> str | None:
     while seen:
         error = seen.pop()
         module = type(error).__module__
-        if module.startswith(("OpenSSL", "ssl")) or "SSL" in type(error).__name__:
+        if isinstance(error, ssl.SSLError):  # aiohttp's client: Python's ssl module
+            text = str(error.args[1]) if len(error.args) > 1 else str(error)
+            found = re.search(r"\]\s*(.*?)\s*\(_ssl\.c", text)
+            return found.group(1) if found else (error.reason or text)
+        if module.startswith("OpenSSL") or (
+            "SSL" in type(error).__name__ and error.__cause__ is None
+        ):  # Twisted's client: pyOpenSSL
             # OpenSSL's errors are [(library, function, reason), ...]
             reasons = [
                 str(entry[-1])
@@ -177,16 +185,17 @@ def unreachable_sentence(url: str, exc: BaseException) -> str | None:
             f"Cannot reach {site}: the host name {parts.hostname} does not resolve "
             f"({detail}); check the network connection, the DNS and MARKETPLACE_URL."
         )
-    if isinstance(exc, (DownloadConnectionRefusedError, tx_error.ConnectionRefusedError)):
-        return (
-            f"Cannot reach {site}: the connection was refused; check that the server "
-            "is up and the port in MARKETPLACE_URL."
-        )
+    # first: aiohttp's client reports a failed handshake as a refused connection
     tls = _tls_error(exc)
     if tls is not None:
         return (
             f"Cannot reach {site}: the TLS handshake failed ({tls}); check the "
             "scheme of MARKETPLACE_URL (https:// or http://) and the server's certificate."
+        )
+    if isinstance(exc, (DownloadConnectionRefusedError, tx_error.ConnectionRefusedError)):
+        return (
+            f"Cannot reach {site}: the connection was refused; check that the server "
+            "is up and the port in MARKETPLACE_URL."
         )
     if isinstance(exc, tx_error.ConnectError) and not isinstance(
         exc, (tx_error.TCPTimedOutError, tx_error.TimeoutError)

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from sim.testing import SimProcess
+from tests.support.crawl import TWISTED_HANDLERS
 from tests.support.paths import ROOT
 from tests.support.servers import MongoServer
 
@@ -194,7 +195,12 @@ def test_a_dns_failure_is_one_sentence(tmp_path: Path) -> None:
         "categories=1789",
         "-a",
         "brands=18802",
-        settings={"TWISTED_DNS_RESOLVER": "tests.crawl.resolver.NoDnsResolver"},
+        # Twisted's client (the fallback), which resolves through the test's
+        # resolver: aiohttp's would ask the system's, a DNS query off loopback
+        settings={
+            "TWISTED_DNS_RESOLVER": "tests.crawl.resolver.NoDnsResolver",
+            "DOWNLOAD_HANDLERS": TWISTED_HANDLERS,
+        },
     )
     assert_one_sentence(
         proc,

@@ -321,7 +321,10 @@ def project_settings(**overrides: Any) -> Settings:
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_only_the_dashboard_spider_uses_the_browser(scheme: str) -> None:
     settings = project_settings(MARKETPLACE_URL=f"{scheme}://m.test")
-    assert "http" not in settings.getdict("DOWNLOAD_HANDLERS")
+    # the project's client is the API spiders' (aiohttp), never the browser
+    assert set(settings.getdict("DOWNLOAD_HANDLERS").values()) == {
+        "crawler.handlers.aiohttp.AiohttpHandler"
+    }
     api = Crawler(ProductsSpider, settings)
     assert PLAYWRIGHT_HANDLER not in api.settings.getwithbase("DOWNLOAD_HANDLERS").values()
     crawler = Crawler(DashboardSpider, settings)
