@@ -10,6 +10,9 @@ drops, malformed bodies and 429s in between are retried away (a request that
 met them 7 times in a row would be one in millions). Comments: no retries, so
 that some pages fail for good; which ones depends on the order of the
 requests, so the test asserts the relation, not a count.
+
+Run on both HTTP clients: the default (Scrapy's aiohttp handler) and the
+fallback (Twisted's), so that the fallback stays a tested one.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from pymongo import MongoClient
 
 from sim.testing import SimProcess
-from tests.support.crawl import CrawlResult, duplicates, run_crawl
+from tests.support.crawl import TWISTED_HANDLERS, CrawlResult, duplicates, run_crawl
 
 FAULTS = {"error_rate": 0.1, "drop_rate": 0.02, "malformed_rate": 0.01, "rate_limit": 40}
 #: short waits, so that the test stays short; Retry-After as the simulator says
@@ -48,15 +52,21 @@ def mongo_ids(mongo_db: tuple[str, str], collection: str) -> list[int]:
         return sorted(d["_id"] for d in client[database][collection].find({}, {"_id": 1}))
 
 
+#: the default HTTP client (aiohttp) and its fallback (Twisted's)
+CLIENTS = {"aiohttp": {}, "twisted": {"DOWNLOAD_HANDLERS": TWISTED_HANDLERS}}
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
 def test_fault_matrix_then_retry_runs(
-    sim_factory: Any, mongo_db: tuple[str, str], tmp_path: Path
+    client: str, sim_factory: Any, mongo_db: tuple[str, str], tmp_path: Path
 ) -> None:
     sim: SimProcess = sim_factory(size="tiny", seed=3)
     truth = sim.truth()
     valid = sorted(truth["products"]["valid"])
     broken = valid[::60][:3]  # spread over the catalogue
     not_found = sorted(truth["products"]["not_found"])
-    mongo = {"MONGO_URI": mongo_db[0], "MONGO_DATABASE": mongo_db[1]}
+    # every crawl below gets these: MongoDB, and the HTTP client
+    mongo = {"MONGO_URI": mongo_db[0], "MONGO_DATABASE": mongo_db[1], **CLIENTS[client]}
 
     # -- products, faults on ---------------------------------------------------
     sim.config(**FAULTS, fail_product_ids=broken)
