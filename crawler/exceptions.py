@@ -58,6 +58,12 @@ class DistributedConfigError(CrawlerError):
     setting (the message names it)."""
 
 
+class ReportConfigError(CrawlerError):
+    """Raised by :func:`crawler.extensions.report.read_limits` for a ``REPORT_*``
+    setting that is not a number (the message names it); the ``crawl`` command
+    turns it into one line on stderr and exit status 2, before the crawl."""
+
+
 class ScrapydError(CrawlerError):
     """Raised by :class:`crawler.scrapyd.daily.ScrapydApi` when Scrapyd cannot be reached, refuses
     the credentials or answers an error, and by :class:`crawler.scrapyd.daily.DailyRun` when a

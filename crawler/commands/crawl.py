@@ -21,7 +21,8 @@ from scrapy.exceptions import UsageError
 
 from crawler import ledger
 from crawler.distributed.addon import check_settings
-from crawler.exceptions import DistributedConfigError, SpiderArgumentError
+from crawler.exceptions import DistributedConfigError, ReportConfigError, SpiderArgumentError
+from crawler.extensions.report import read_limits
 from crawler.spiders.base import PARSED_ARGUMENTS
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ class Command(crawl.Command):
         assert self.settings is not None
         try:
             check_settings(self.settings)
-        except DistributedConfigError as exc:
+            read_limits(self.settings)
+        except (DistributedConfigError, ReportConfigError) as exc:
             print(f"Error: {exc}", file=sys.stderr)
             self.exitcode = 2
             return

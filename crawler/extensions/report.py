@@ -65,6 +65,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler import ledger
 from crawler import settings as defaults
+from crawler.exceptions import ReportConfigError
 from crawler.report_history import comparison, coverage_of, previous_report, scope_of
 from crawler.run import run_dir
 from crawler.stopping import STOPPED_BECAUSE
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -294,28 +296,53 @@ def changes_sentence(report: dict[str, Any]) -> str:
     )
 
 
+def read_limits(settings: BaseSettings) -> dict[str, Any]:
+    """The ``REPORT_*`` limits as numbers, read before the crawl;
+    :class:`ReportConfigError` names a setting that is not one."""
+
+    def number(name: str, kind: type[float] | type[int], value: Any) -> Any:
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            word = "a whole number" if kind is int else "a number"
+            raise ReportConfigError(f"{name} must be {word}, not {value!r}.") from None
+
+    def setting(name: str, kind: type[float] | type[int]) -> Any:
+        return number(name, kind, settings.get(name, getattr(defaults, name)))
+
+    drop = settings.get("REPORT_MAX_ITEM_DROP", defaults.REPORT_MAX_ITEM_DROP)
+    try:
+        coverage = settings.getdict("REPORT_MIN_COVERAGE", defaults.REPORT_MIN_COVERAGE)
+    except ValueError:
+        raise ReportConfigError(
+            'REPORT_MIN_COVERAGE must be a JSON object such as {"product/price": 0.95}.'
+        ) from None
+    return {
+        "max_failure_share": setting("REPORT_MAX_FAILURE_SHARE", float),
+        "min_items": setting("REPORT_MIN_ITEMS", int),
+        "max_item_drop": None
+        if drop in (None, "")
+        else number("REPORT_MAX_ITEM_DROP", float, drop),
+        "min_coverage": {
+            str(key): number(f"REPORT_MIN_COVERAGE[{key!r}]", float, share)
+            for key, share in coverage.items()
+        },
+        "flag_tolerance": setting("REPORT_FLAG_TOLERANCE", float),
+    }
+
+
 class RunReport:
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         if not settings.getbool("REPORT_ENABLED", defaults.REPORT_ENABLED):
             raise NotConfigured("REPORT_ENABLED is off")
         self.crawler = crawler
-        self.max_failure_share = settings.getfloat(
-            "REPORT_MAX_FAILURE_SHARE", defaults.REPORT_MAX_FAILURE_SHARE
-        )
-        self.min_items = settings.getint("REPORT_MIN_ITEMS", defaults.REPORT_MIN_ITEMS)
-        drop = settings.get("REPORT_MAX_ITEM_DROP", defaults.REPORT_MAX_ITEM_DROP)
-        self.max_item_drop = None if drop in (None, "") else float(drop)
-        # read as numbers here, before the crawl, not at its end
-        self.min_coverage = {
-            str(key): float(share)
-            for key, share in settings.getdict(
-                "REPORT_MIN_COVERAGE", defaults.REPORT_MIN_COVERAGE
-            ).items()
-        }
-        self.flag_tolerance = settings.getfloat(
-            "REPORT_FLAG_TOLERANCE", defaults.REPORT_FLAG_TOLERANCE
-        )
+        limits = read_limits(settings)
+        self.max_failure_share = limits["max_failure_share"]
+        self.min_items = limits["min_items"]
+        self.max_item_drop = limits["max_item_drop"]
+        self.min_coverage = limits["min_coverage"]
+        self.flag_tolerance = limits["flag_tolerance"]
         self.worker = (
             settings.get("DISTRIBUTED_WORKER_ID") if settings.getbool("DISTRIBUTED") else None
         )

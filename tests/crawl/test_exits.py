@@ -320,3 +320,25 @@ def test_distributed_with_jobdir_is_one_sentence_and_exit_2(
         "(run without -s JOBDIR)."
     )
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "sentence"),
+    [
+        ("REPORT_MAX_ITEM_DROP", "a lot", "REPORT_MAX_ITEM_DROP must be a number, not 'a lot'."),
+        ("REPORT_MIN_ITEMS", "many", "REPORT_MIN_ITEMS must be a whole number, not 'many'."),
+        (
+            "REPORT_MIN_COVERAGE",
+            '{"product/price": "most"}',
+            "REPORT_MIN_COVERAGE['product/price'] must be a number, not 'most'.",
+        ),
+    ],
+)
+def test_a_report_limit_that_is_not_a_number_is_one_sentence_and_exit_2(
+    name: str, value: str, sentence: str, tmp_path: Path
+) -> None:
+    # no simulator: the crawl never starts
+    proc = scrapy_crawl("products", "http://127.0.0.1:9", tmp_path, settings={name: value})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == f"Error: {sentence}"
+    assert "Traceback" not in proc.stderr
