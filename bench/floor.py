@@ -259,9 +259,29 @@ class FloorSpider(scrapy.Spider):
         self.rejects.flush()
 
 
-def settings(overrides: dict[str, Any]) -> Settings:
+def lean_settings() -> dict[str, Any]:
+    """``--lean``: Scrapy's own components that crawler/settings.py turns off
+    (set to None), off here too, and its ``WARN_ON_GENERATOR_RETURN_VALUE``:
+    the floor of a Scrapy crawl trimmed as ours is."""
+    module = importlib.import_module("crawler.settings")
+    values: dict[str, Any] = {}
+    for name in ("SPIDER_MIDDLEWARES", "DOWNLOADER_MIDDLEWARES", "EXTENSIONS"):
+        off = {
+            path: None
+            for path, order in getattr(module, name, {}).items()
+            if order is None and path.startswith("scrapy.")
+        }
+        if off:
+            values[name] = off
+    if hasattr(module, "WARN_ON_GENERATOR_RETURN_VALUE"):
+        values["WARN_ON_GENERATOR_RETURN_VALUE"] = module.WARN_ON_GENERATOR_RETURN_VALUE
+    return values
+
+
+def settings(overrides: dict[str, Any], lean: bool = False) -> Settings:
     values = {
         **project_settings(),
+        **(lean_settings() if lean else {}),
         "CONCURRENT_ITEMS": 1,
         "LOG_LEVEL": "WARNING",
         # a bench process: no console to listen on a port
@@ -290,6 +310,11 @@ def main() -> int:
         metavar="NAME=VALUE",
         help="a setting for this run, VALUE as JSON (or text)",
     )
+    parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="Scrapy's components that the project turns off, off here too",
+    )
     options = parser.parse_args()
     overrides: dict[str, Any] = {}
     for pair in options.setting:
@@ -298,7 +323,7 @@ def main() -> int:
             overrides[name] = orjson.loads(value)
         except orjson.JSONDecodeError:
             overrides[name] = value
-    config = settings(overrides)
+    config = settings(overrides, options.lean)
     categories = [int(c) for c in options.categories.split(",") if c]
     ids = read_ids_file(options.ids_file) if options.ids_file else None
     # the process class `scrapy crawl` picks for these settings (scrapy/cmdline.py)
