@@ -148,12 +148,16 @@ def ratios(result: dict[str, Any], variants: list[str]) -> None:
     """CPU per record of ours (and its variants) against the baseline and the
     floor, and of the floor against the baseline (each crawler's median)."""
     base = result["baseline"]["cpu_ms_per_record"]
-    floor = result["scrapy_floor"]["cpu_ms_per_record"]
     for name in variants:
-        ours = result[name]["cpu_ms_per_record"]
+        # ours_aiohttp against the floor with the same handler, when it ran
+        floor_name = name.replace("ours", "scrapy_floor")
+        floor_name = floor_name if floor_name in result else "scrapy_floor"
+        ours, floor = result[name]["cpu_ms_per_record"], result[floor_name]["cpu_ms_per_record"]
         result[name]["cpu_ratio"] = round(ours / base, 2)
         result[name]["cpu_ratio_to_floor"] = round(ours / floor, 2)
-    result["scrapy_floor"]["cpu_ratio"] = round(floor / base, 2)
+    for name in ("scrapy_floor", "scrapy_floor_aiohttp"):
+        if name in result:
+            result[name]["cpu_ratio"] = round(result[name]["cpu_ms_per_record"] / base, 2)
     result["cpu_ratio"] = result["ours"]["cpu_ratio"]
     result["ratios"] = {
         "ours_baseline": result["ours"]["cpu_ratio"],
@@ -197,6 +201,13 @@ def bench_cpu(size: str, repeats: int, tmp: Path, aiohttp: bool) -> dict[str, An
         crawls["scrapy_floor"] = lambda n: run_floor(
             sim.url, tmp / f"cpu-floor-{n}", ["--categories", categories]
         )
+        if aiohttp:
+            # the floor of the aiohttp row: the same handler
+            crawls["scrapy_floor_aiohttp"] = lambda n: run_floor(
+                sim.url,
+                tmp / f"cpu-floor-aiohttp-{n}",
+                ["--categories", categories, "--setting", f"DOWNLOAD_HANDLERS={AIOHTTP_HANDLERS}"],
+            )
         result = interleaved(repeats, crawls)
     ratios(result, list(variants))
     return result
@@ -366,11 +377,12 @@ def cpu_rows(cpu: dict[str, Any], label: str) -> list[str]:
     """Records/s and CPU ms per record of ours (and its variants), the floor and
     the baseline, with the ratios ours/baseline, floor/baseline, ours/floor."""
     lines = []
-    b, f = cpu["baseline"], cpu["scrapy_floor"]
+    b = cpu["baseline"]
     for name, suffix in (("ours", ""), ("ours_aiohttp", ", aiohttp handler (opt-in)")):
         if name not in cpu:
             continue
         o = cpu[name]
+        f = cpu.get(name.replace("ours", "scrapy_floor"), cpu["scrapy_floor"])
         rates = [x["records_per_second"] for x in (o, f, b)]
         lines.append(
             f"| {label}{suffix}: records/s | {rates[0]} | {rates[1]} | {rates[2]} | "
