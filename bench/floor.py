@@ -16,7 +16,9 @@ The handler and reactor are the project's: ``TWISTED_REACTOR``,
 are read from ``crawler/settings.py`` when this script starts (those it sets),
 so the floor follows when the project changes them; ``--setting NAME=VALUE``
 (JSON values) overrides any setting for one run. The concurrency is ours too
-(``CONCURRENT_REQUESTS``, ``CONCURRENT_REQUESTS_PER_DOMAIN``).
+(``CONCURRENT_REQUESTS``, ``CONCURRENT_REQUESTS_PER_DOMAIN``). ``--lean`` also
+turns off the Scrapy components that crawler/settings.py turns off (Scrapy
+trimmed as ours is, without our own components).
 
     python bench/floor.py --url http://127.0.0.1:PORT --categories 1,2 --out DIR
     python bench/floor.py --url ... --ids-file ids.csv --out DIR
