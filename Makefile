@@ -34,7 +34,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# the benchmarks (README "Benchmarks"): medians of 3 runs, a markdown table, figures
+# the benchmarks (README "Benchmarks"): medians of 3 interleaved runs, a markdown table, figures
 # in bench/results/; BENCH_ARGS="--only cpu --repeats 5" narrows it down
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -3,6 +3,7 @@ sees from 3 workers under a shared rate limit.
 
     python bench/bench_distributed.py [--size small] [--workers 1,2,3] [--rate 50]
                                       [--json out.json]
+    python bench/bench_distributed.py --pinned [--size small] [--repeats 3]
 
 Redis is Debian's ``redis-server`` on a free loopback port (tests/support/servers.py);
 the simulator is a fresh one per run, ``--size small`` (2,000 products) with
@@ -19,12 +20,22 @@ workers' run reports (first start to last finish) and the simulator's stats.
   the same catalogue at the same time (independent: each paces itself). Per
   run: the simulator's admitted requests/s (non-429 responses over the crawl),
   its busiest second (``max_rps_1s``) and the share of 429s.
+- ``--pinned``: the per-worker cost of distribution, measured. One crawl
+  process on a core of its own (the second CPU this process may use), the
+  simulator and Redis on another (the first): a plain one-process crawl, then
+  one worker with ``DISTRIBUTED=1``, in turns, ``--repeats`` times, no added
+  latency (``--latency-ms``). Per run: the crawl process's CPU ms per record
+  (its rusage), records/s, and what Redis did per request the crawl sent:
+  commands (``INFO commandstats``, the commands run by its Lua scripts
+  included), script calls (EVALSHA), Redis CPU ms. Medians; the ratio
+  distributed / plain is the CPU distribution costs a worker.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -159,6 +170,181 @@ def rate_runs(size: str, rate: int, redis_url: str, tmp: Path) -> list[dict[str,
     return rows
 
 
+# -- pinned: one worker on a core of its own ----------------------------------
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Every thread of a running process onto ``cores`` (sched_setaffinity of
+    a pid moves only the thread of that id; threads started later inherit)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cores)
+
+
+def redis_counters(client: redis.Redis) -> dict[str, float]:
+    """Redis' commands by name (``INFO commandstats``, calls) and its CPU seconds."""
+    stats = client.info("commandstats")
+    counters = {
+        name.removeprefix("cmdstat_"): float(value["calls"]) for name, value in stats.items()
+    }
+    cpu = client.info("cpu")
+    counters["_cpu_seconds"] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    return counters
+
+
+def pinned_run(
+    sim: SimProcess,
+    redis_url: str,
+    output: Path,
+    core: int,
+    distributed: bool,
+    crawl: str,
+) -> dict[str, Any]:
+    """One crawl process pinned to ``core``; its CPU from its own rusage, what
+    Redis did meanwhile from Redis' counters."""
+    categories = ",".join(map(str, sim.truth(reviews=0)["categories"]))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MARKETPLACE_URL": sim.url,
+        "CATEGORIES": categories,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MONGO_URI", None)
+    args = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        "products",
+        "-a",
+        "run_id=bench",
+        "-s",
+        f"OUTPUT_DIR={output}",
+        "-s",
+        f"DISTRIBUTED={int(distributed)}",
+        "-s",
+        f"DISTRIBUTED_CRAWL={crawl}",
+    ]
+    with redis.Redis.from_url(redis_url) as client:
+        before = redis_counters(client)
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # before the interpreter starts: every thread it starts inherits it
+            preexec_fn=lambda: os.sched_setaffinity(0, {core}),
+        )
+        # wait4: this child's own rusage (the simulator and Redis are
+        # children of this process too, still running)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        after = redis_counters(client)
+    (path,) = output.glob("products/*/report.json")
+    report = orjson.loads(path.read_bytes())
+    done = records(report)
+    requests = report["requests"]
+    delta = {name: after[name] - before.get(name, 0.0) for name in after}
+    # our own INFO calls are not the crawl's
+    commands = sum(v for name, v in delta.items() if not name.startswith("_") and name != "info")
+    scripts = sum(delta.get(name, 0.0) for name in ("evalsha", "eval", "evalsha_ro", "eval_ro"))
+    cpu = usage.ru_utime + usage.ru_stime
+    return {
+        "crawl": "distributed" if distributed else "plain",
+        "exit_status": proc.returncode,
+        "records": done,
+        "requests": requests,
+        "seconds": report["duration_seconds"],
+        "records_per_s": round(done / report["duration_seconds"], 1),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_ms_per_record": round(1000 * cpu / done, 3) if done else None,
+        "redis_commands_per_request": round(commands / requests, 2) if requests else None,
+        "redis_scripts_per_request": round(scripts / requests, 2) if requests else None,
+        "redis_cpu_ms_per_request": round(1000 * delta["_cpu_seconds"] / requests, 4)
+        if requests
+        else None,
+        "redis_commands": {
+            name: int(v) for name, v in sorted(delta.items()) if v and not name.startswith("_")
+        },
+    }
+
+
+def pinned(
+    size: str, repeats: int, latency_ms: float, redis_server: Any, tmp: Path
+) -> dict[str, Any]:
+    """Plain and distributed, one process each on a core of its own, in turns."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("--pinned needs two CPUs at least (one for the crawl, one for the rest)")
+    others, worker = cores[0], cores[1]
+    assert redis_server.proc is not None
+    pin(redis_server.proc.pid, {others})
+    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "distributed": []}
+    with SimProcess().start(size=size, seed=1, latency_ms=latency_ms) as sim:
+        assert sim.proc is not None
+        pin(sim.proc.pid, {others})
+        for n in range(repeats):
+            for name in runs:
+                distributed = name == "distributed"
+                # a crawl of its own per run (its keys), in one Redis database
+                runs[name].append(
+                    pinned_run(
+                        sim,
+                        f"{redis_server.url}/5",
+                        tmp / f"pinned-{name}-{n}",
+                        worker,
+                        distributed,
+                        f"pinned-{n}",
+                    )
+                )
+    medians: dict[str, dict[str, Any]] = {}
+    for name, rows in runs.items():
+        medians[name] = {
+            key: statistics.median(r[key] for r in rows)
+            for key in (
+                "records",
+                "requests",
+                "records_per_s",
+                "cpu_ms_per_record",
+                "redis_commands_per_request",
+                "redis_scripts_per_request",
+                "redis_cpu_ms_per_request",
+            )
+        }
+    plain, dist = medians["plain"]["cpu_ms_per_record"], medians["distributed"]["cpu_ms_per_record"]
+    return {
+        "cores": {"crawl": worker, "simulator_and_redis": others},
+        "size": size,
+        "latency_ms": latency_ms,
+        "repeats": repeats,
+        "median": medians,
+        "distributed_over_plain_cpu": round(dist / plain, 3),
+        "runs": runs,
+    }
+
+
+def pinned_table(figures: dict[str, Any]) -> str:
+    keys = [
+        "records",
+        "records_per_s",
+        "cpu_ms_per_record",
+        "redis_commands_per_request",
+        "redis_scripts_per_request",
+        "redis_cpu_ms_per_request",
+    ]
+    lines = ["| crawl | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, row in figures["median"].items():
+        lines.append(f"| {name} | " + " | ".join(str(row[k]) for k in keys) + " |")
+    lines.append(
+        f"\ndistributed / plain CPU per record: {figures['distributed_over_plain_cpu']}x "
+        f"(medians of {figures['repeats']}; crawl on CPU {figures['cores']['crawl']}, "
+        f"simulator and Redis on CPU {figures['cores']['simulator_and_redis']})"
+    )
+    return "\n".join(lines)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -175,17 +361,31 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--skip-rate", action="store_true")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument(
+        "--pinned",
+        action="store_true",
+        help="only the per-worker cost: plain and distributed crawl, each on a core of its own",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="--pinned: runs of each")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="--pinned: the simulator's added latency"
+    )
     opts = parser.parse_args()
     counts = [int(c) for c in opts.workers.split(",") if c.strip()]
     with tempfile.TemporaryDirectory(prefix="bench-distributed-") as tmp_name:
         tmp = Path(tmp_name)
         server = RedisServer(tmp / "redis").start()
         try:
-            figures: dict[str, Any] = {
-                "cpus": os.cpu_count(),
-                "size": opts.size,
-                "scaling": scaling(opts.size, counts, server.url, tmp),
-            }
+            figures: dict[str, Any] = {"cpus": os.cpu_count(), "size": opts.size}
+            if opts.pinned:
+                figures["pinned"] = pinned(opts.size, opts.repeats, opts.latency_ms, server, tmp)
+                print(pinned_table(figures["pinned"]))
+                with redis.Redis.from_url(server.url) as client:
+                    client.flushall()
+                if opts.json:
+                    Path(opts.json).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+                return 0
+            figures["scaling"] = scaling(opts.size, counts, server.url, tmp)
             print("records/s by number of workers (no rate limit):")
             print(table(figures["scaling"]))
             if not opts.skip_rate:

@@ -5,9 +5,13 @@ Starts the simulator in its own process and measures, with medians over
 
 - cpu: the products crawl (listings + details, cleaning, validation, feeds; no
   database) with no added latency: records/s and CPU ms per record for our
-  crawler and for the asyncio + aiohttp baseline (bench/baseline.py), and their
-  ratio; also our crawler with Scrapy's experimental aiohttp download handler
-  (opt-in, ``--no-aiohttp`` leaves it out);
+  crawler, for the bare Scrapy spider of the same crawl (bench/floor.py: the
+  floor, what Scrapy itself costs) and for the asyncio + aiohttp baseline
+  (bench/baseline.py), and the ratios ours/baseline, floor/baseline and
+  ours/floor; also our crawler with Scrapy's experimental aiohttp download
+  handler (opt-in, ``--no-aiohttp`` leaves it out);
+- cpu_ids: the same three crawlers fetching 20,000 products from an ids file
+  (the ``large`` catalogue), no listings;
 - latency: 100 ms +- 20 ms added latency, concurrency 64, products from an ids
   file: records/s as a share of the limit (concurrency / latency);
 - scale: 200,000 products from an ids file: wall time, peak RSS, and RSS after
@@ -86,10 +90,12 @@ def run_ours(
     }
 
 
-def run_baseline(url: str, out: Path, args: list[str]) -> dict[str, Any]:
+def run_baseline(
+    url: str, out: Path, args: list[str], script: str = "baseline.py"
+) -> dict[str, Any]:
     command = [
         sys.executable,
-        str(ROOT / "bench" / "baseline.py"),
+        str(ROOT / "bench" / script),
         "--url",
         url,
         "--out",
@@ -107,6 +113,11 @@ def run_baseline(url: str, out: Path, args: list[str]) -> dict[str, Any]:
         "process_seconds": wall,
         "requests": counts["requests"],
     }
+
+
+def run_floor(url: str, out: Path, args: list[str]) -> dict[str, Any]:
+    """One run of the bare Scrapy spider (bench/floor.py), counted as the baseline."""
+    return run_baseline(url, out, args, script="floor.py")
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -133,37 +144,99 @@ AIOHTTP_HANDLERS = orjson.dumps(
 ).decode()
 
 
+def ratios(result: dict[str, Any], variants: list[str]) -> None:
+    """CPU per record of ours (and its variants) against the baseline and the
+    floor, and of the floor against the baseline (each crawler's median)."""
+    base = result["baseline"]["cpu_ms_per_record"]
+    for name in variants:
+        # ours_aiohttp against the floor with the same handler, when it ran
+        floor_name = name.replace("ours", "scrapy_floor")
+        floor_name = floor_name if floor_name in result else "scrapy_floor"
+        ours, floor = result[name]["cpu_ms_per_record"], result[floor_name]["cpu_ms_per_record"]
+        result[name]["cpu_ratio"] = round(ours / base, 2)
+        result[name]["cpu_ratio_to_floor"] = round(ours / floor, 2)
+    for name in ("scrapy_floor", "scrapy_floor_aiohttp"):
+        if name in result:
+            result[name]["cpu_ratio"] = round(result[name]["cpu_ms_per_record"] / base, 2)
+    result["cpu_ratio"] = result["ours"]["cpu_ratio"]
+    result["ratios"] = {
+        "ours_baseline": result["ours"]["cpu_ratio"],
+        "floor_baseline": result["scrapy_floor"]["cpu_ratio"],
+        "ours_floor": result["ours"]["cpu_ratio_to_floor"],
+    }
+
+
+def interleaved(repeats: int, crawls: dict[str, Callable[[int], dict[str, Any]]]) -> dict[str, Any]:
+    """Each crawl ``repeats`` times, one of each in turn (ours, baseline, floor,
+    ours, ...), so that a slow spell of the machine hits every crawler; the
+    medians of each."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in crawls}
+    for n in range(repeats):
+        for name, crawl in crawls.items():
+            runs[name].append(crawl(n))
+    return {name: summary(r) for name, r in runs.items()}
+
+
 def bench_cpu(size: str, repeats: int, tmp: Path, aiohttp: bool) -> dict[str, Any]:
     variants: dict[str, dict[str, Any]] = {"ours": {}}
     if aiohttp:
         variants["ours_aiohttp"] = {"DOWNLOAD_HANDLERS": AIOHTTP_HANDLERS}
     with SimProcess(size=size, seed=1) as sim:
         categories = ",".join(map(str, sim.truth(reviews=0)["categories"]))
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in [*variants, "baseline"]}
-        # interleaved, so that a slow spell of the machine hits every crawler
-        for n in range(repeats):
-            for name, settings in variants.items():
-                runs[name].append(
-                    run_ours(
-                        sim.url,
-                        tmp / f"cpu-{name}-{n}",
-                        [],
-                        {"CATEGORIES": categories, **settings},
-                        {},
-                    )
-                )
-            runs["baseline"].append(
-                run_baseline(
+        crawls: dict[str, Callable[[int], dict[str, Any]]] = {
+            name: (
+                lambda n, name=name, settings=settings: run_ours(
                     sim.url,
-                    tmp / f"cpu-base-{n}",
-                    ["--categories", categories, "--concurrency", "16"],
+                    tmp / f"cpu-{name}-{n}",
+                    [],
+                    {"CATEGORIES": categories, **settings},
+                    {},
                 )
             )
-    result: dict[str, Any] = {name: summary(r) for name, r in runs.items()}
-    base = result["baseline"]["cpu_ms_per_record"]
-    for name in variants:
-        result[name]["cpu_ratio"] = round(result[name]["cpu_ms_per_record"] / base, 2)
-    result["cpu_ratio"] = result["ours"]["cpu_ratio"]
+            for name, settings in variants.items()
+        }
+        crawls["baseline"] = lambda n: run_baseline(
+            sim.url, tmp / f"cpu-base-{n}", ["--categories", categories, "--concurrency", "16"]
+        )
+        crawls["scrapy_floor"] = lambda n: run_floor(
+            sim.url, tmp / f"cpu-floor-{n}", ["--categories", categories]
+        )
+        if aiohttp:
+            # the floor of the aiohttp row: the same handler
+            crawls["scrapy_floor_aiohttp"] = lambda n: run_floor(
+                sim.url,
+                tmp / f"cpu-floor-aiohttp-{n}",
+                ["--categories", categories, "--setting", f"DOWNLOAD_HANDLERS={AIOHTTP_HANDLERS}"],
+            )
+        result = interleaved(repeats, crawls)
+    ratios(result, list(variants))
+    return result
+
+
+def bench_cpu_ids(size: str, repeats: int, tmp: Path, count: int) -> dict[str, Any]:
+    """The three crawlers on ``count`` product ids from an ids file (no listings)."""
+    with SimProcess(size=size, seed=1) as sim:
+        ids = sim.truth(reviews=0)["products"]["listed"][:count]
+        if len(ids) < count:
+            raise RuntimeError(
+                f"the {size!r} catalogue has {len(ids):,} products, fewer than the "
+                f"{count:,} ids asked for (--ids-size)"
+            )
+        path = ids_file(ids, tmp / "cpu-ids.csv")
+        crawls: dict[str, Callable[[int], dict[str, Any]]] = {
+            "ours": lambda n: run_ours(
+                sim.url, tmp / f"ids-ours-{n}", ["-a", f"ids_file={path}"], {}, {}
+            ),
+            "baseline": lambda n: run_baseline(
+                sim.url, tmp / f"ids-base-{n}", ["--ids-file", str(path), "--concurrency", "16"]
+            ),
+            "scrapy_floor": lambda n: run_floor(
+                sim.url, tmp / f"ids-floor-{n}", ["--ids-file", str(path)]
+            ),
+        }
+        result = interleaved(repeats, crawls)
+    result["ids"] = len(ids)
+    ratios(result, ["ours"])
     return result
 
 
@@ -300,30 +373,46 @@ def _count(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
+def cpu_rows(cpu: dict[str, Any], label: str) -> list[str]:
+    """Records/s and CPU ms per record of ours (and its variants), the floor and
+    the baseline, with the ratios ours/baseline, floor/baseline, ours/floor."""
+    lines = []
+    b = cpu["baseline"]
+    for name, suffix in (("ours", ""), ("ours_aiohttp", ", aiohttp handler (opt-in)")):
+        if name not in cpu:
+            continue
+        o = cpu[name]
+        f = cpu.get(name.replace("ours", "scrapy_floor"), cpu["scrapy_floor"])
+        rates = [x["records_per_second"] for x in (o, f, b)]
+        lines.append(
+            f"| {label}{suffix}: records/s | {rates[0]} | {rates[1]} | {rates[2]} | "
+            f"ours/base {rates[0] / rates[2]:.2f}x, floor/base {rates[1] / rates[2]:.2f}x, "
+            f"ours/floor {rates[0] / rates[1]:.2f}x |"
+        )
+        lines.append(
+            f"| {label}{suffix}: CPU ms/record | {o['cpu_ms_per_record']} | "
+            f"{f['cpu_ms_per_record']} | {b['cpu_ms_per_record']} | "
+            f"ours/base {o['cpu_ratio']}x (goal <= 3x), floor/base {f['cpu_ratio']}x, "
+            f"ours/floor {o['cpu_ratio_to_floor']}x |"
+        )
+    return lines
+
+
 def table(results: dict[str, Any]) -> str:
-    lines = ["| benchmark | ours | baseline | ratio / share |", "| --- | --- | --- | --- |"]
-    cpu = results.get("cpu")
-    if cpu:
-        b = cpu["baseline"]
-        for name, label in (("ours", "cpu"), ("ours_aiohttp", "cpu, aiohttp handler (opt-in)")):
-            if name not in cpu:
-                continue
-            o = cpu[name]
-            lines.append(
-                f"| {label}: records/s | {o['records_per_second']} | "
-                f"{b['records_per_second']} | "
-                f"{o['records_per_second'] / b['records_per_second']:.2f}x |"
-            )
-            lines.append(
-                f"| {label}: CPU ms/record | {o['cpu_ms_per_record']} | "
-                f"{b['cpu_ms_per_record']} | {o['cpu_ratio']}x (goal <= 3x) |"
-            )
+    lines = [
+        "| benchmark | ours | scrapy floor | baseline | ratio / share |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    if results.get("cpu"):
+        lines += cpu_rows(results["cpu"], "cpu")
+    if results.get("cpu_ids"):
+        lines += cpu_rows(results["cpu_ids"], f"cpu, {_count(results['cpu_ids']['ids'])} ids")
     lat = results.get("latency")
     if lat:
         o, b = lat["ours"], lat["baseline"]
         lines.append(
             f"| latency 100±20 ms, conc. 64: records/s (limit "
-            f"{lat['limit_records_per_second']:.0f}) | {o['records_per_second']} | "
+            f"{lat['limit_records_per_second']:.0f}) | {o['records_per_second']} | | "
             f"{b['records_per_second']} | {o['share_of_limit']:.1%} / "
             f"{b['share_of_limit']:.1%} of limit |"
         )
@@ -333,7 +422,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"| scale: {scale['products']:,} ids | {scale['wall_seconds']} s, "
             f"{scale['records_per_second']}/s, peak {scale['peak_rss_mb']} MB "
-            f"(RSS MB after {after}) | | grew {scale['rss_growth_mb']} MB |"
+            f"(RSS MB after {after}) | | | grew {scale['rss_growth_mb']} MB |"
         )
     rows = (results.get("ratelimit") or {}).get("figures") or []
     if isinstance(rows, dict):  # {"rows": [...], ...} or one row
@@ -343,7 +432,7 @@ def table(results: dict[str, Any]) -> str:
             continue
         lines.append(
             f"| rate limit {row['rate_limit']} req/s, {row['crawler']}: admitted "
-            f"req/s | {row['admitted_per_second']} | | {row['share_of_rate']:.2f} of R, "
+            f"req/s | {row['admitted_per_second']} | | | {row['share_of_rate']:.2f} of R, "
             f"{row['share_429']:.1%} 429s |"
         )
     mongo = (results.get("mongo_sink") or {}).get("figures")
@@ -351,13 +440,13 @@ def table(results: dict[str, Any]) -> str:
         rates = mongo["docs_per_second"]
         lines.append(
             f"| MongoDB sink: docs/s (pipeline / raw bulk / per item) | "
-            f"{rates['pipeline']} | {rates['raw_bulk']} / {rates['per_item']} | "
+            f"{rates['pipeline']} | | {rates['raw_bulk']} / {rates['per_item']} | "
             f"{mongo['pipeline_vs_raw_bulk']}x bulk, {mongo['pipeline_vs_per_item']}x "
             f"per item |"
         )
     for name in ("ratelimit", "mongo_sink"):
         if results.get(name) and not results[name].get("figures"):
-            lines.append(f"| {name} | no figures | | exit {results[name]['exit_status']} |")
+            lines.append(f"| {name} | no figures | | | exit {results[name]['exit_status']} |")
     return "\n".join(lines)
 
 
@@ -367,7 +456,11 @@ def main() -> int:
     parser.add_argument("--scale-size", default="huge")
     parser.add_argument("--latency-count", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", default="cpu,latency,scale,ratelimit,mongo_sink")
+    parser.add_argument(
+        "--ids-size", default="large", help="simulator size for cpu_ids (>= --ids-count products)"
+    )
+    parser.add_argument("--ids-count", type=int, default=20_000, help="ids of the cpu_ids crawl")
+    parser.add_argument("--only", default="cpu,cpu_ids,latency,scale,ratelimit,mongo_sink")
     parser.add_argument(
         "--no-aiohttp",
         dest="aiohttp",
@@ -381,6 +474,7 @@ def main() -> int:
     if options.smoke:
         options.size, options.scale_size, options.repeats = "tiny", "tiny", 1
         options.latency_count, options.aiohttp = 40, False
+        options.ids_size, options.ids_count = "tiny", 200
         only -= {"ratelimit", "mongo_sink"}
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
@@ -391,6 +485,9 @@ def main() -> int:
     marks = [50_000, 100_000, 150_000, 200_000] if not options.smoke else [100]
     scenarios: dict[str, Callable[[Path], Any]] = {
         "cpu": lambda tmp: bench_cpu(options.size, options.repeats, tmp, options.aiohttp),
+        "cpu_ids": lambda tmp: bench_cpu_ids(
+            options.ids_size, options.repeats, tmp, options.ids_count
+        ),
         "latency": lambda tmp: bench_latency(
             options.size, options.repeats, tmp, options.latency_count
         ),
