@@ -73,6 +73,12 @@ PRODUCT = "/api/v2/products/{id}"
 
 #: the project's choices of handler and reactor, copied when it sets them
 FOLLOWED = ("TWISTED_REACTOR", "TWISTED_REACTOR_ENABLED", "DOWNLOAD_HANDLERS", "ASYNCIO_EVENT_LOOP")
+#: the project's handlers that are subclasses of Scrapy's, and Scrapy's
+OURS_TO_SCRAPY = {
+    "crawler.handlers.aiohttp.AiohttpHandler": (
+        "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"
+    ),
+}
 #: the project's settings that make the same requests at the same concurrency
 SAME_REQUESTS = (
     "CONCURRENT_REQUESTS",
@@ -86,9 +92,17 @@ SAME_REQUESTS = (
 def project_settings() -> dict[str, Any]:
     """The names of FOLLOWED and SAME_REQUESTS that crawler/settings.py sets."""
     module = importlib.import_module("crawler.settings")
-    return {
+    found = {
         name: getattr(module, name) for name in (*FOLLOWED, *SAME_REQUESTS) if hasattr(module, name)
     }
+    if "DOWNLOAD_HANDLERS" in found:
+        # the handler Scrapy ships for the project's own subclass of it (a
+        # project component: lazy, one INFO line, no per-host pool cap)
+        found["DOWNLOAD_HANDLERS"] = {
+            scheme: OURS_TO_SCRAPY.get(path, path)
+            for scheme, path in found["DOWNLOAD_HANDLERS"].items()
+        }
+    return found
 
 
 class BatchWriter:

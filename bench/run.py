@@ -8,8 +8,8 @@ Starts the simulator in its own process and measures, with medians over
   crawler, for the bare Scrapy spider of the same crawl (bench/floor.py: the
   floor, what Scrapy itself costs) and for the asyncio + aiohttp baseline
   (bench/baseline.py), and the ratios ours/baseline, floor/baseline and
-  ours/floor; also our crawler with Scrapy's experimental aiohttp download
-  handler (opt-in, ``--no-aiohttp`` leaves it out);
+  ours/floor; also both on Twisted's HTTP client, the fallback of the default
+  aiohttp one (``--no-twisted`` leaves them out), the handler's gain side by side;
 - cpu_ids: the same three crawlers fetching 20,000 products from an ids file
   (the ``large`` catalogue), no listings;
 - latency: 100 ms +- 20 ms added latency, concurrency 64, products from an ids
@@ -134,11 +134,11 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-#: Scrapy's experimental aiohttp download handler (it logs that it is
-#: experimental): an opt-in with ``-s DOWNLOAD_HANDLERS=...``, see README "Benchmarks"
-AIOHTTP_HANDLERS = orjson.dumps(
+#: Twisted's HTTP client, Scrapy's default and the fallback of ours (aiohttp,
+#: crawler/handlers/aiohttp.py): ``-s DOWNLOAD_HANDLERS=...``
+TWISTED_HANDLERS = orjson.dumps(
     {
-        scheme: "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"
+        scheme: "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
         for scheme in ("http", "https")
     }
 ).decode()
@@ -149,13 +149,13 @@ def ratios(result: dict[str, Any], variants: list[str]) -> None:
     floor, and of the floor against the baseline (each crawler's median)."""
     base = result["baseline"]["cpu_ms_per_record"]
     for name in variants:
-        # ours_aiohttp against the floor with the same handler, when it ran
+        # ours_twisted against the floor with the same handler, when it ran
         floor_name = name.replace("ours", "scrapy_floor")
         floor_name = floor_name if floor_name in result else "scrapy_floor"
         ours, floor = result[name]["cpu_ms_per_record"], result[floor_name]["cpu_ms_per_record"]
         result[name]["cpu_ratio"] = round(ours / base, 2)
         result[name]["cpu_ratio_to_floor"] = round(ours / floor, 2)
-    for name in ("scrapy_floor", "scrapy_floor_aiohttp"):
+    for name in ("scrapy_floor", "scrapy_floor_twisted"):
         if name in result:
             result[name]["cpu_ratio"] = round(result[name]["cpu_ms_per_record"] / base, 2)
     result["cpu_ratio"] = result["ours"]["cpu_ratio"]
@@ -177,10 +177,10 @@ def interleaved(repeats: int, crawls: dict[str, Callable[[int], dict[str, Any]]]
     return {name: summary(r) for name, r in runs.items()}
 
 
-def bench_cpu(size: str, repeats: int, tmp: Path, aiohttp: bool) -> dict[str, Any]:
+def bench_cpu(size: str, repeats: int, tmp: Path, twisted: bool) -> dict[str, Any]:
     variants: dict[str, dict[str, Any]] = {"ours": {}}
-    if aiohttp:
-        variants["ours_aiohttp"] = {"DOWNLOAD_HANDLERS": AIOHTTP_HANDLERS}
+    if twisted:
+        variants["ours_twisted"] = {"DOWNLOAD_HANDLERS": TWISTED_HANDLERS}
     with SimProcess(size=size, seed=1) as sim:
         categories = ",".join(map(str, sim.truth(reviews=0)["categories"]))
         crawls: dict[str, Callable[[int], dict[str, Any]]] = {
@@ -201,12 +201,12 @@ def bench_cpu(size: str, repeats: int, tmp: Path, aiohttp: bool) -> dict[str, An
         crawls["scrapy_floor"] = lambda n: run_floor(
             sim.url, tmp / f"cpu-floor-{n}", ["--categories", categories]
         )
-        if aiohttp:
-            # the floor of the aiohttp row: the same handler
-            crawls["scrapy_floor_aiohttp"] = lambda n: run_floor(
+        if twisted:
+            # the floor of the Twisted row: the same handler
+            crawls["scrapy_floor_twisted"] = lambda n: run_floor(
                 sim.url,
-                tmp / f"cpu-floor-aiohttp-{n}",
-                ["--categories", categories, "--setting", f"DOWNLOAD_HANDLERS={AIOHTTP_HANDLERS}"],
+                tmp / f"cpu-floor-twisted-{n}",
+                ["--categories", categories, "--setting", f"DOWNLOAD_HANDLERS={TWISTED_HANDLERS}"],
             )
         result = interleaved(repeats, crawls)
     ratios(result, list(variants))
@@ -378,7 +378,7 @@ def cpu_rows(cpu: dict[str, Any], label: str) -> list[str]:
     the baseline, with the ratios ours/baseline, floor/baseline, ours/floor."""
     lines = []
     b = cpu["baseline"]
-    for name, suffix in (("ours", ""), ("ours_aiohttp", ", aiohttp handler (opt-in)")):
+    for name, suffix in (("ours", ""), ("ours_twisted", ", Twisted's client (fallback)")):
         if name not in cpu:
             continue
         o = cpu[name]
@@ -462,10 +462,10 @@ def main() -> int:
     parser.add_argument("--ids-count", type=int, default=20_000, help="ids of the cpu_ids crawl")
     parser.add_argument("--only", default="cpu,cpu_ids,latency,scale,ratelimit,mongo_sink")
     parser.add_argument(
-        "--no-aiohttp",
-        dest="aiohttp",
+        "--no-twisted",
+        dest="twisted",
         action="store_false",
-        help="leave out the cpu run with the aiohttp download handler",
+        help="leave out the cpu runs on Twisted's HTTP client (the fallback)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
     parser.add_argument("--results", default=str(RESULTS))
@@ -473,7 +473,7 @@ def main() -> int:
     only = set(options.only.split(","))
     if options.smoke:
         options.size, options.scale_size, options.repeats = "tiny", "tiny", 1
-        options.latency_count, options.aiohttp = 40, False
+        options.latency_count, options.twisted = 40, False
         options.ids_size, options.ids_count = "tiny", 200
         only -= {"ratelimit", "mongo_sink"}
     results: dict[str, Any] = {
@@ -484,7 +484,7 @@ def main() -> int:
     }
     marks = [50_000, 100_000, 150_000, 200_000] if not options.smoke else [100]
     scenarios: dict[str, Callable[[Path], Any]] = {
-        "cpu": lambda tmp: bench_cpu(options.size, options.repeats, tmp, options.aiohttp),
+        "cpu": lambda tmp: bench_cpu(options.size, options.repeats, tmp, options.twisted),
         "cpu_ids": lambda tmp: bench_cpu_ids(
             options.ids_size, options.repeats, tmp, options.ids_count
         ),
