@@ -30,14 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import redis
-import redis.asyncio
-
 from crawler import settings as defaults
 from crawler.exceptions import DistributedConfigError
 from crawler.redact import redact_url
 
 if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
     from scrapy.settings import BaseSettings
 
 #: redis-py's defaults wait forever; a worker must notice a lost Redis
@@ -121,10 +120,17 @@ class DistributedConfig:
     def keys(self, spider_name: str) -> CrawlKeys:
         return CrawlKeys(f"{spider_name}:{self.crawl}")
 
+    # redis-py is imported by a distributed crawl only: every `scrapy crawl`
+    # reads this module (the crawl command's checks), and the import costs
+    # ~40 ms of CPU per run
     def client(self) -> redis.Redis:
+        import redis
+
         return redis.Redis.from_url(self.redis_url, **_CLIENT_OPTIONS)
 
     def async_client(self) -> redis.asyncio.Redis:
+        import redis.asyncio
+
         return redis.asyncio.Redis.from_url(self.redis_url, **_CLIENT_OPTIONS)
 
 
