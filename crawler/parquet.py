@@ -22,7 +22,8 @@ ERROR, not the crawl nor the other feeds.
   into a temporary file beside the target, which replaces the target at the end
   (``os.replace``): a reader sees the complete file or none. A file of a remote
   storage (S3, FTP, stdout) is written into the storage's own temporary file.
-- :class:`ParquetBatches` (an extension, on with ``PARQUET_FEEDS``): each
+- :class:`crawler.extensions.parquet.ParquetBatches` (an extension, on with
+  ``PARQUET_FEEDS``; it imports this module, and so pyarrow, only then): each
   closed batch file of a local JSON Lines feed of one item type gets a Parquet
   twin beside it (``products-00003.jsonl`` -> ``products-00003.parquet``),
   written atomically from the JSON Lines file; a resumed JOBDIR job first
@@ -44,21 +45,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Self
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scrapy import signals
-from scrapy.exceptions import NotConfigured
 from scrapy.exporters import BaseItemExporter
-from scrapy.utils.conf import feed_complete_default_values_from_settings
-from scrapy.utils.defer import maybe_deferred_to_future
-from scrapy.utils.misc import load_object
-from twisted.internet.threads import deferToThread
 
 from crawler import settings as defaults
+from crawler.extensions.parquet import row_group_rows, twin_of
 from crawler.items import Brand, Comment, DashboardRow, Product
-from crawler.resume.outputs import run_feed_files
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-    from scrapy.extensions.feedexport import FeedSlot
 
 logger = logging.getLogger(__name__)
 
@@ -353,13 +347,6 @@ def write_parquet(
         tmp.unlink(missing_ok=True)
 
 
-def row_group_rows(settings: Any) -> int:
-    rows = settings.getint("PARQUET_ROW_GROUP_ROWS", defaults.PARQUET_ROW_GROUP_ROWS)
-    if rows < 1:
-        raise ValueError(f"PARQUET_ROW_GROUP_ROWS must be at least 1, got {rows}.")
-    return rows
-
-
 class ParquetItemExporter(BaseItemExporter):
     """The ``parquet`` feed format: the items of one type, in row groups of
     ``PARQUET_ROW_GROUP_ROWS``, zstd. A local file is written beside its
@@ -467,107 +454,9 @@ class ParquetItemExporter(BaseItemExporter):
             self.tmp = None
 
 
-# -- the run folder's Parquet twins ---------------------------------------------------
-
-_MODES = ("off", "beside", "instead")
-
-
-def parquet_mode(settings: Any) -> str:
-    """``PARQUET_FEEDS`` as one of off / beside / instead (a boolean on is beside)."""
-    raw = str(settings.get("PARQUET_FEEDS", defaults.PARQUET_FEEDS) or "off").strip().lower()
-    mode = {"0": "off", "false": "off", "no": "off", "1": "beside", "true": "beside"}.get(raw, raw)
-    if mode not in _MODES:
-        raise ValueError(f"PARQUET_FEEDS must be off, beside or instead, got {raw!r}.")
-    return mode
-
-
-def twin_of(path: Path) -> Path:
-    return path.with_suffix(".parquet")
-
-
 def convert_jsonl(path: Path, cls: type, rows_per_group: int) -> int:
     """Write the Parquet twin of a JSON Lines file (its complete lines); the rows."""
     data = path.read_bytes()
     records = [orjson.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
     write_parquet(cls, records, twin_of(path), rows_per_group)
     return len(records)
-
-
-class ParquetBatches:
-    """With ``PARQUET_FEEDS`` on, the Parquet twin of each closed JSON Lines
-    batch file of a local feed of one item type (see the module's text)."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.mode = parquet_mode(crawler.settings)
-        if self.mode == "off":
-            raise NotConfigured  # the default: no WARNING for it
-        self.crawler = crawler
-        self.rows = row_group_rows(crawler.settings)
-        #: in a JOBDIR job the JSON Lines files stay: a resumed run reads their keys
-        self.keep_lines = self.mode == "beside" or bool(crawler.settings.get("JOBDIR"))
-        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(self.feed_slot_closed, signal=signals.feed_slot_closed)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
-    def _feeds(self) -> list[tuple[str, type]]:
-        """The templates of the local JSON Lines feeds of one item class, and the class."""
-        settings = self.crawler.settings
-        feeds = []
-        for template, given in settings.getdict("FEEDS").items():
-            options = feed_complete_default_values_from_settings(given, settings, str(template))
-            classes = [load_object(c) for c in options.get("item_classes") or ()]
-            if options["format"] in ("jsonlines", "jl") and len(classes) == 1:
-                if classes[0] in ARROW_SCHEMAS and "://" not in str(template).removeprefix(
-                    "file://"
-                ):
-                    feeds.append((str(template), classes[0]))
-        return feeds
-
-    def spider_opened(self, spider: Any) -> None:
-        """A resumed job: the twins its earlier runs did not write (the batch
-        files open at the kill, their torn lines cut by the resume)."""
-        settings = self.crawler.settings
-        for template, cls in self._feeds():
-            options = feed_complete_default_values_from_settings(
-                settings.getdict("FEEDS")[template], settings, template
-            )
-            for path in run_feed_files(template, options, spider)[0]:
-                for stale in path.parent.glob(f".{twin_of(path).name}.*.tmp"):
-                    stale.unlink(missing_ok=True)  # a write cut by a kill
-                twin = twin_of(path)
-                if not twin.exists() or twin.stat().st_mtime < path.stat().st_mtime:
-                    self._convert(path, cls)
-
-    async def feed_slot_closed(self, slot: FeedSlot) -> None:
-        """The twin of a batch file just closed, written in a thread (a
-        batch of 1,000 products takes ~50 ms) while the crawl goes on; the
-        feed exporter waits for it before the run ends."""
-        if slot.format not in ("jsonlines", "jl") or not slot.itemcount:
-            return
-        classes = [load_object(c) for c in slot.feed_options.get("item_classes") or ()]
-        path = Path(slot.uri.removeprefix("file://"))
-        if len(classes) == 1 and classes[0] in ARROW_SCHEMAS and path.is_file():
-            rows = await maybe_deferred_to_future(deferToThread(self._write_twin, path, classes[0]))
-            self._written(rows, path)
-
-    def _convert(self, path: Path, cls: type) -> None:
-        self._written(self._write_twin(path, cls), path)
-
-    def _write_twin(self, path: Path, cls: type) -> int | ParquetFieldError:
-        try:
-            return convert_jsonl(path, cls, self.rows)
-        except ParquetFieldError as exc:
-            return exc
-
-    def _written(self, rows: int | ParquetFieldError, path: Path) -> None:
-        if isinstance(rows, ParquetFieldError):
-            self.crawler.stats.inc_value("parquet/failed")
-            logger.error("No Parquet twin for %s: %s", path, rows)
-            return
-        self.crawler.stats.inc_value("parquet/files")
-        self.crawler.stats.inc_value("parquet/rows", rows)
-        if not self.keep_lines:
-            path.unlink()

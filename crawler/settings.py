@@ -223,7 +223,7 @@ EXTENSIONS = {
     # feeds it continues get their item filter from ResumeAddon (ADDONS)
     "crawler.resume.extension.ResumeJournal": 130,
     # the Parquet twins of the JSON Lines batch files (off unless PARQUET_FEEDS)
-    "crawler.parquet.ParquetBatches": 140,
+    "crawler.extensions.parquet.ParquetBatches": 140,
     # an open console on a production crawler is a remote shell (security)
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
@@ -320,7 +320,7 @@ OUTPUT_DIR = os.environ.get("CRAWLER_OUTPUT_DIR", "output")
 FEED_EXPORTERS = {
     "jsonlines": "crawler.exporters.OrjsonLinesItemExporter",
     # -o products.parquet, "format": "parquet" (docs/parquet.md)
-    "parquet": "crawler.parquet.ParquetItemExporter",
+    "parquet": "crawler.exporters.ParquetItemExporter",
 }
 # off / beside / instead: a Parquet twin of each JSON Lines batch file of the run
 # folder (products-00001.parquet), written once the batch file is closed;

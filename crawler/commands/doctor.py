@@ -65,10 +65,10 @@ class Check:
 def check_settings(settings: BaseSettings) -> list[Check]:
     from crawler.browser import DashboardConfig
     from crawler.distributed.config import DistributedConfig
+    from crawler.extensions.parquet import parquet_mode, row_group_rows
     from crawler.extensions.throttle import ThrottleConfig
     from crawler.middlewares.retry import RetryConfig
     from crawler.mongo.config import MongoConfig
-    from crawler.parquet import parquet_mode, row_group_rows
 
     checks: list[Callable[[BaseSettings], Any]] = [
         MongoConfig.from_settings,

@@ -14,14 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.exporters import OrjsonLinesItemExporter
+from crawler.extensions.parquet import parquet_mode, twin_of
 from crawler.items import ITEM_CLASSES, Brand, Comment, DashboardRow, Product
 from crawler.parquet import (
     ARROW_SCHEMAS,
     ParquetFieldError,
     ParquetItemExporter,
     convert_jsonl,
-    parquet_mode,
-    twin_of,
 )
 from crawler.schemas import SCHEMAS
 
