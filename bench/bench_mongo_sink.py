@@ -1,25 +1,30 @@
 """The MongoDB sink: documents per second through MongoUpsertPipeline, against
-raw pymongo on the same server, in one run.
+raw pymongo on the same server, in one run, and the client's CPU per document.
 
     python bench/bench_mongo_sink.py [--count 10000] [--repeats 3] [--json out.json]
 
 - pipeline: cleaned Product items through ``MongoUpsertPipeline.process_item``
   (the upsert built from each item, batches of ``MONGO_BATCH_SIZE`` written
-  with ``bulk_write`` in a worker thread) from the first item to the end of
-  ``close_spider``;
+  with ``bulk_write`` of PyMongo's ``AsyncMongoClient``) from the first item to
+  the end of ``close_spider``;
 - raw bulk: the same upserts, built beforehand, written with one unordered
-  ``bulk_write`` per batch of the same size, one after the other;
+  ``bulk_write`` per batch of the same size, one after the other, through the
+  blocking ``MongoClient``; raw bulk (async): the same through ``AsyncMongoClient``;
 - per item: the same upserts, one ``update_one(..., upsert=True)`` each (on
-  ``--per-item-count`` documents: the rate, not the total, is compared);
+  ``--per-item-count`` documents), for reference;
 - client side: building the upserts from the items and encoding them as BSON,
   no server: the most the pipeline could reach with an infinitely fast server.
 
 Each sink writes into a fresh database with the pipeline's validators and
 indexes, with the same write concern (``j: true``, the pipeline's default).
 The server is ``secantusd-py`` started on a free loopback port with a
-temporary storage path, or ``--uri`` / the ``MONGO_URI`` environment variable.
-Figures are medians over ``--repeats`` runs. Goals: pipeline >= 0.9x raw bulk,
->= 10x per item.
+temporary storage path, or ``--uri`` / the ``MONGO_URI`` environment variable;
+it runs in a process of its own, so the CPU time of this process
+(``time.process_time``, all its threads) is the client's: its cost per
+document is the figure that a faster client would change. The wire server
+spends about 1.25 ms per document whatever the client does, which bounds every
+sink's rate (so no goal is set against one ``update_one`` per item).
+Figures are medians over ``--repeats`` runs. Goal: pipeline >= 0.95x raw bulk.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 
 import bson
 import orjson
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,6 +62,20 @@ from crawler.spiders.base import MarketplaceSpider  # noqa: E402
 from tests.support.servers import MongoServer  # noqa: E402
 
 BODY = ROOT / "tests" / "data" / "product_37779493.json"
+#: the pipeline's rate against raw bulk_write of the same documents
+GOAL_VS_RAW_BULK = 0.95
+
+
+class Timed:
+    """Wall and CPU seconds (this process, all its threads) of a ``with`` block."""
+
+    def __enter__(self) -> Timed:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
 
 
 class BenchSpider(MarketplaceSpider):
@@ -83,7 +102,7 @@ def fresh_db(client: MongoClient[Any], name: str) -> Any:
     return db
 
 
-def run_pipeline(uri: str, database: str, items: list[Product], batch_size: int) -> float:
+def run_pipeline(uri: str, database: str, items: list[Product], batch_size: int) -> Timed:
     crawler = get_crawler(
         BenchSpider, {"MONGO_URI": uri, "MONGO_DATABASE": database, "MONGO_BATCH_SIZE": batch_size}
     )
@@ -91,40 +110,58 @@ def run_pipeline(uri: str, database: str, items: list[Product], batch_size: int)
     crawler.stats.open_spider()
     pipeline = build_from_crawler(MongoUpsertPipeline, crawler)
 
-    async def go() -> float:
+    async def go() -> Timed:
         await pipeline.open_spider()  # the collections' setup is not timed
-        started = time.perf_counter()
-        for item in items:
-            await pipeline.process_item(item)
-        await pipeline.close_spider()
-        return time.perf_counter() - started
+        with Timed() as timed:
+            for item in items:
+                await pipeline.process_item(item)
+            await pipeline.close_spider()
+        return timed
 
-    seconds = asyncio.run(go())
+    timed = asyncio.run(go())
     stored = crawler.stats.get_value("items/stored/product")
     assert stored == len(items), f"the pipeline stored {stored} of {len(items)}"
-    return seconds
+    return timed
 
 
-def run_raw_bulk(collection: Any, ops: list[Any], batch_size: int) -> float:
-    started = time.perf_counter()
-    for start in range(0, len(ops), batch_size):
-        collection.bulk_write(ops[start : start + batch_size], ordered=False)
-    return time.perf_counter() - started
+def run_raw_bulk(collection: Any, ops: list[Any], batch_size: int) -> Timed:
+    with Timed() as timed:
+        for start in range(0, len(ops), batch_size):
+            collection.bulk_write(ops[start : start + batch_size], ordered=False)
+    return timed
 
 
-def run_per_item(collection: Any, ops: list[Any]) -> float:
-    started = time.perf_counter()
-    for op in ops:
-        collection.update_one(op._filter, op._doc, upsert=True)
-    return time.perf_counter() - started
+def run_raw_bulk_async(
+    uri: str, options: dict[str, Any], database: str, ops: list[Any], batch_size: int
+) -> Timed:
+    async def go() -> Timed:
+        client: AsyncMongoClient[Any] = AsyncMongoClient(uri, **options)
+        try:
+            collection = client[database][Product.collection]
+            await client.admin.command("ping")  # connected before the clock starts
+            with Timed() as timed:
+                for start in range(0, len(ops), batch_size):
+                    await collection.bulk_write(ops[start : start + batch_size], ordered=False)
+            return timed
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
 
 
-def client_side(items: list[Product]) -> float:
-    started = time.perf_counter()
-    for item in items:
-        op = upsert(item)
-        bson.encode(op._doc)
-    return time.perf_counter() - started
+def run_per_item(collection: Any, ops: list[Any]) -> Timed:
+    with Timed() as timed:
+        for op in ops:
+            collection.update_one(op._filter, op._doc, upsert=True)
+    return timed
+
+
+def client_side(items: list[Product]) -> Timed:
+    with Timed() as timed:
+        for item in items:
+            op = upsert(item)
+            bson.encode(op._doc)
+    return timed
 
 
 def measure(
@@ -134,39 +171,48 @@ def measure(
     ops = [upsert(item) for item in items]
     config = MongoConfig.from_settings(Settings({"MONGO_URI": uri}))
     assert config is not None
-    client: MongoClient[Any] = MongoClient(uri, **config.client_options())
+    options = config.client_options()
+    client: MongoClient[Any] = MongoClient(uri, **options)
     database = "bench_mongo_sink"
-    seconds: dict[str, list[float]] = {
-        "pipeline": [],
-        "raw_bulk": [],
-        "per_item": [],
-        "client_side": [],
-    }
-    try:
-        for _ in range(repeats):
-            seconds["client_side"].append(client_side(items))
-            fresh_db(client, database)
-            seconds["pipeline"].append(run_pipeline(uri, database, items, batch_size))
-            collection = fresh_db(client, database)[Product.collection]
-            seconds["raw_bulk"].append(run_raw_bulk(collection, ops, batch_size))
-            assert collection.count_documents({}) == count
-            collection = fresh_db(client, database)[Product.collection]
-            seconds["per_item"].append(run_per_item(collection, ops[:per_item_count]))
-        client.drop_database(database)
-    finally:
-        client.close()
     counts = {
         "pipeline": count,
         "raw_bulk": count,
+        "raw_bulk_async": count,
         "per_item": per_item_count,
         "client_side": count,
     }
-    rates = {k: counts[k] / statistics.median(v) for k, v in seconds.items()}
+    runs: dict[str, list[Timed]] = {name: [] for name in counts}
+    try:
+        for _ in range(repeats):
+            runs["client_side"].append(client_side(items))
+            fresh_db(client, database)
+            runs["pipeline"].append(run_pipeline(uri, database, items, batch_size))
+            collection = fresh_db(client, database)[Product.collection]
+            runs["raw_bulk"].append(run_raw_bulk(collection, ops, batch_size))
+            assert collection.count_documents({}) == count
+            collection = fresh_db(client, database)[Product.collection]
+            runs["raw_bulk_async"].append(
+                run_raw_bulk_async(uri, options, database, ops, batch_size)
+            )
+            assert collection.count_documents({}) == count
+            collection = fresh_db(client, database)[Product.collection]
+            runs["per_item"].append(run_per_item(collection, ops[:per_item_count]))
+        client.drop_database(database)
+    finally:
+        client.close()
+    rates = {k: counts[k] / statistics.median(t.wall for t in v) for k, v in runs.items()}
+    cpu_us = {
+        k: round(1e6 * statistics.median(t.cpu for t in v) / counts[k], 1) for k, v in runs.items()
+    }
     return {
         "documents": counts,
-        "seconds": {k: [round(s, 3) for s in v] for k, v in seconds.items()},
+        "seconds": {k: [round(t.wall, 3) for t in v] for k, v in runs.items()},
+        "cpu_seconds": {k: [round(t.cpu, 3) for t in v] for k, v in runs.items()},
         "docs_per_second": {k: round(v) for k, v in rates.items()},
+        "client_cpu_us_per_doc": cpu_us,
         "pipeline_vs_raw_bulk": round(rates["pipeline"] / rates["raw_bulk"], 3),
+        "pipeline_vs_raw_bulk_async": round(rates["pipeline"] / rates["raw_bulk_async"], 3),
+        # for reference (bench/run.py shows it); no goal: the server bounds both
         "pipeline_vs_per_item": round(rates["pipeline"] / rates["per_item"], 1),
         "batch_size": batch_size,
         "repeats": repeats,
@@ -175,26 +221,32 @@ def measure(
 
 def table(figures: dict[str, Any]) -> str:
     rates, counts = figures["docs_per_second"], figures["documents"]
+    cpu = figures["client_cpu_us_per_doc"]
     names = {
-        "pipeline": "MongoUpsertPipeline",
-        "raw_bulk": "raw bulk_write",
-        "per_item": "update_one per item",
+        "pipeline": "MongoUpsertPipeline (AsyncMongoClient)",
+        "raw_bulk": "raw bulk_write (MongoClient)",
+        "raw_bulk_async": "raw bulk_write (AsyncMongoClient)",
+        "per_item": "update_one per item (MongoClient)",
         "client_side": "(client side only: build + BSON, no server)",
     }
-    lines = ["| sink | documents | docs/s | pipeline is |", "| --- | ---: | ---: | ---: |"]
+    lines = [
+        "| sink | documents | docs/s | client CPU us/doc | pipeline is |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for key, name in names.items():
         shown = key not in ("pipeline", "client_side")
         ratio = f"{rates['pipeline'] / rates[key]:.2f}x" if shown else ""
-        lines.append(f"| {name} | {counts[key]} | {rates[key]} | {ratio} |")
-    vs_bulk, vs_item = figures["pipeline_vs_raw_bulk"], figures["pipeline_vs_per_item"]
+        lines.append(f"| {name} | {counts[key]} | {rates[key]} | {cpu[key]} | {ratio} |")
+    vs_bulk = figures["pipeline_vs_raw_bulk"]
     lines.append("")
     lines.append(
-        f"per document: {1000 / rates['raw_bulk']:.2f} ms in the server (raw bulk), "
-        f"{1000 / rates['per_item']:.2f} ms with a round trip each (per item), "
-        f"{1e6 / rates['client_side']:.0f} us of client work in the pipeline"
+        f"per document: {1000 / rates['raw_bulk']:.2f} ms of wall time with raw bulk "
+        f"(the server's), {cpu['pipeline']} us of client CPU in the pipeline "
+        f"({cpu['raw_bulk']} us with raw bulk_write, {cpu['client_side']} us to build and "
+        "encode the upsert)"
     )
-    lines.append(f"goal >= 0.9x raw bulk: {vs_bulk}x, {'met' if vs_bulk >= 0.9 else 'MISSED'}")
-    lines.append(f"goal >= 10x per item: {vs_item}x, {'met' if vs_item >= 10 else 'MISSED'}")
+    met = "met" if vs_bulk >= GOAL_VS_RAW_BULK else "MISSED"
+    lines.append(f"goal >= {GOAL_VS_RAW_BULK}x raw bulk: {vs_bulk}x, {met}")
     return "\n".join(lines)
 
 

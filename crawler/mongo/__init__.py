@@ -6,4 +6,6 @@
 - :mod:`.readers`: what spiders read back (the product ids of the comments spider).
 
 The pipeline that writes is :class:`crawler.pipelines.mongo.MongoUpsertPipeline`.
+The crawl reaches MongoDB through PyMongo's async client
+(:class:`pymongo.AsyncMongoClient`, the successor of Motor), on its event loop.
 """

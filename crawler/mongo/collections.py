@@ -1,6 +1,8 @@
 """Each collection's indexes and ``$jsonSchema`` validator, made from the item
-schemas (:mod:`crawler.schemas`), and :func:`setup_collections`, which puts
-them in place idempotently at the start of a crawl."""
+schemas (:mod:`crawler.schemas`), and :func:`ensure_collections`, which puts
+them in place idempotently at the start of a crawl, through PyMongo's async
+client (:func:`setup_collections` does the same through a blocking client, for
+command-line tools and tests)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from crawler.items import Brand, Comment, DashboardRow, Product
 from crawler.schemas import SCHEMAS
 
 if TYPE_CHECKING:
+    from pymongo.asynchronous.database import AsyncDatabase
     from pymongo.database import Database
 
 #: item class -> the indexes users' lookups need (``_id``, unique, is implicit)
@@ -101,24 +104,60 @@ def collection_validator(item_class: type, schema: dict[str, Any]) -> dict[str, 
 _VALIDATOR_OPTIONS = {"validationLevel": "moderate", "validationAction": "error"}
 
 
+def _wanted(cls: type, schema: dict[str, Any]) -> dict[str, Any]:
+    """The collection options of ``cls``: its validator and how it applies."""
+    return {"validator": collection_validator(cls, schema), **_VALIDATOR_OPTIONS}
+
+
+def _differs(options: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return {k: options.get(k) for k in wanted} != wanted
+
+
+async def ensure_collections(db: AsyncDatabase[Any]) -> list[str]:
+    """Create the collections' validators and indexes (idempotent). Returns
+    what the server refused, one sentence each."""
+    refused = []
+    listed = await (await db.list_collections()).to_list()
+    existing = {c["name"]: c.get("options", {}) for c in listed}
+    for cls, schema in SCHEMAS.items():
+        name = cls.collection  # type: ignore[attr-defined]
+        wanted = _wanted(cls, schema)
+        try:
+            if name not in existing:
+                try:
+                    await db.create_collection(name, **wanted)
+                except CollectionInvalid:  # created meanwhile by another crawl
+                    await db.command("collMod", name, **wanted)
+            elif _differs(existing[name], wanted):
+                await db.command("collMod", name, **wanted)
+        except OperationFailure as exc:
+            refused.append(f"the $jsonSchema validator of {name} ({exc.code}: {exc})")
+        try:
+            await db[name].create_indexes(INDEXES[cls])
+        except OperationFailure as exc:
+            refused.append(f"the indexes of {name} ({exc.code}: {exc})")
+    try:  # the change history (crawler/mongo/history.py): no validator, rows we write
+        await db["product_history"].create_indexes(HISTORY_INDEXES)
+    except OperationFailure as exc:
+        refused.append(f"the indexes of product_history ({exc.code}: {exc})")
+    return refused
+
+
 def setup_collections(db: Database[Any]) -> list[str]:
-    """Create the collections' validators and indexes (blocking; idempotent).
-    Returns what the server refused, one sentence each."""
+    """:func:`ensure_collections` through a blocking client (command-line
+    tools, tests); the same steps, the same sentences."""
     refused = []
     existing = {c["name"]: c.get("options", {}) for c in db.list_collections()}
     for cls, schema in SCHEMAS.items():
         name = cls.collection  # type: ignore[attr-defined]
-        wanted: dict[str, Any] = {
-            "validator": collection_validator(cls, schema),
-            **_VALIDATOR_OPTIONS,
-        }
+        wanted = _wanted(cls, schema)
         try:
             if name not in existing:
                 try:
                     db.create_collection(name, **wanted)
-                except CollectionInvalid:  # created meanwhile by another crawl
+                except CollectionInvalid:
                     db.command("collMod", name, **wanted)
-            elif {k: existing[name].get(k) for k in wanted} != wanted:
+            elif _differs(existing[name], wanted):
                 db.command("collMod", name, **wanted)
         except OperationFailure as exc:
             refused.append(f"the $jsonSchema validator of {name} ({exc.code}: {exc})")
@@ -126,7 +165,7 @@ def setup_collections(db: Database[Any]) -> list[str]:
             db[name].create_indexes(INDEXES[cls])
         except OperationFailure as exc:
             refused.append(f"the indexes of {name} ({exc.code}: {exc})")
-    try:  # the change history (crawler/mongo/history.py): no validator, rows we write
+    try:
         db["product_history"].create_indexes(HISTORY_INDEXES)
     except OperationFailure as exc:
         refused.append(f"the indexes of product_history ({exc.code}: {exc})")

@@ -5,6 +5,8 @@ open."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +123,9 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+_CONNECT_CALL_FAILED = re.compile(r"\[Errno (\d+)\] Connect call failed \([^)]*\)")
+
+
 #: AuthenticationFailed, and Unauthorized (no credentials, or no rights)
 AUTH_FAILED, UNAUTHORIZED = 18, 13
 
@@ -134,6 +139,9 @@ def short_error(exc: BaseException) -> str:
     text = str(exc)
     for cut in (", Timeout:", " (configured timeouts:", ", full error:"):
         text = text.split(cut, 1)[0]
+    # the async client's sockets are asyncio's, whose refusal repeats the
+    # address: "[Errno 111] Connect call failed ('127.0.0.1', 27017)"
+    text = _CONNECT_CALL_FAILED.sub(lambda m: f"[Errno {m[1]}] {os.strerror(int(m[1]))}", text)
     return text.strip() or type(exc).__name__
 
 

@@ -18,6 +18,9 @@ not see (``delisted_at``, and a row ``{"delisted": {old: false, new: true}}``).
 ``crawl_state`` (:func:`begin_run`, :func:`complete_run`): per spider and scope,
 the run in progress (its id and start, which a resumed run keeps) and the last
 complete one; only a complete run advances it.
+
+What reads or writes the database is a coroutine on PyMongo's async client
+(:class:`pymongo.AsyncMongoClient`), awaited on the crawl's event loop.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import UpdateOne
 
 if TYPE_CHECKING:
-    from pymongo.database import Database
+    from pymongo.asynchronous.database import AsyncDatabase
 
 HISTORY = "product_history"
 STATE = "crawl_state"
@@ -143,49 +146,51 @@ def delist_rows(ids: list[Any], run_id: str, now: datetime) -> list[dict[str, An
     ]
 
 
-def unseen_products(db: Database[Any], categories: list[int], started_at: datetime) -> list[Any]:
-    """Listed products of these categories not seen since ``started_at`` (blocking)."""
+async def unseen_products(
+    db: AsyncDatabase[Any], categories: list[int], started_at: datetime
+) -> list[Any]:
+    """Listed products of these categories not seen since ``started_at``."""
     query = {
         "category_id": {"$in": categories},
         "last_seen_at": {"$lt": started_at},
         "delisted_at": None,
     }
-    return [doc["_id"] for doc in db["products"].find(query, {"_id": 1})]
+    return [doc["_id"] async for doc in db["products"].find(query, {"_id": 1})]
 
 
-def delist(
-    db: Database[Any], categories: list[int], started_at: datetime, run_id: str, now: datetime
+async def delist(
+    db: AsyncDatabase[Any], categories: list[int], started_at: datetime, run_id: str, now: datetime
 ) -> list[dict[str, Any]]:
-    """Mark withdrawn what a complete walk did not see; the rows inserted (blocking)."""
-    ids = unseen_products(db, categories, started_at)
+    """Mark withdrawn what a complete walk did not see; the rows inserted."""
+    ids = await unseen_products(db, categories, started_at)
     if not ids:
         return []
     rows = delist_rows(ids, run_id, now)
-    result = db[HISTORY].bulk_write([history_op(row) for row in rows], ordered=False)
-    db["products"].update_many(
+    result = await db[HISTORY].bulk_write([history_op(row) for row in rows], ordered=False)
+    await db["products"].update_many(
         {"_id": {"$in": ids}, "delisted_at": None}, {"$set": {"delisted_at": now}}
     )
     inserted = set((result.upserted_ids or {}).values())
     return [row for row in rows if row["_id"] in inserted]
 
 
-def begin_run(db: Database[Any], key: str, run_id: str, now: datetime) -> datetime:
+async def begin_run(db: AsyncDatabase[Any], key: str, run_id: str, now: datetime) -> datetime:
     """The start of this run for ``crawl_state`` (a resumed run keeps its first start)."""
-    doc = db[STATE].find_one({"_id": key}) or {}
+    doc = await db[STATE].find_one({"_id": key}) or {}
     running = doc.get("running") or {}
     if running.get("run_id") == run_id and isinstance(running.get("started_at"), datetime):
         return running["started_at"]
-    db[STATE].update_one(
+    await db[STATE].update_one(
         {"_id": key}, {"$set": {"running": {"run_id": run_id, "started_at": now}}}, upsert=True
     )
     return now
 
 
-def complete_run(
-    db: Database[Any], key: str, run_id: str, started_at: datetime, now: datetime
+async def complete_run(
+    db: AsyncDatabase[Any], key: str, run_id: str, started_at: datetime, now: datetime
 ) -> None:
     """A complete run advances ``crawl_state``: it is the last complete one."""
-    db[STATE].update_one(
+    await db[STATE].update_one(
         {"_id": key},
         {
             "$set": {
@@ -197,5 +202,5 @@ def complete_run(
     )
 
 
-def read_state(db: Database[Any], key: str) -> dict[str, Any] | None:
-    return db[STATE].find_one({"_id": key})
+async def read_state(db: AsyncDatabase[Any], key: str) -> dict[str, Any] | None:
+    return await db[STATE].find_one({"_id": key})

@@ -1,26 +1,57 @@
-"""What the spiders read back from MongoDB (blocking calls: run them in a
-worker thread)."""
+"""What the spiders read back from MongoDB, through PyMongo's async client
+(:class:`pymongo.AsyncMongoClient`).
+
+Each reader is a coroutine (``*_async``: await it on the crawl's event loop)
+and a blocking function of the same name without the suffix, which runs the
+coroutine on an event loop of its own: for a caller that is not on a loop (a
+worker thread, a command-line tool). Both open a client, read, and close it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient
 
 from crawler.items import Comment, Product
-from crawler.mongo.config import MongoConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    from crawler.mongo.config import MongoConfig
+
+T = TypeVar("T")
+
+
+async def _with_database(
+    config: MongoConfig, read: Callable[[AsyncDatabase[Any]], Awaitable[T]]
+) -> T:
+    """``read(database)`` with a client of its own, closed whatever happens."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(config.uri, **config.client_options())
+    try:
+        return await read(client[config.database])
+    finally:
+        await client.close()
+
+
+async def read_product_ids_async(config: MongoConfig) -> list[int]:
+    """Ids of the products collection, in order."""
+
+    async def read(db: AsyncDatabase[Any]) -> list[int]:
+        cursor = db[Product.collection].find({}, {"_id": 1}).sort("_id", 1)
+        return [doc["_id"] async for doc in cursor]
+
+    return await _with_database(config, read)
 
 
 def read_product_ids(config: MongoConfig) -> list[int]:
-    """Ids of the products collection, in order (blocking: run it in a thread)."""
-    client: MongoClient[Any] = MongoClient(config.uri, **config.client_options())
-    try:
-        cursor = client[config.database][Product.collection].find({}, {"_id": 1}).sort("_id", 1)
-        return [doc["_id"] for doc in cursor]
-    finally:
-        client.close()
+    """:func:`read_product_ids_async`, blocking (run it in a worker thread)."""
+    return asyncio.run(read_product_ids_async(config))
 
 
 class Known(NamedTuple):
@@ -33,22 +64,28 @@ class Known(NamedTuple):
     delisted: bool
 
 
-def read_known_products(config: MongoConfig, fields: tuple[str, ...]) -> dict[int, Known]:
-    """Every product's listing fields, detail time and withdrawal (blocking)."""
+async def read_known_products_async(
+    config: MongoConfig, fields: tuple[str, ...]
+) -> dict[int, Known]:
+    """Every product's listing fields, detail time and withdrawal."""
     projection = dict.fromkeys((*fields, "detail_at", "last_seen_at", "delisted_at"), 1)
-    client: MongoClient[Any] = MongoClient(config.uri, **config.client_options())
-    try:
-        cursor = client[config.database][Product.collection].find({}, projection)
+
+    async def read(db: AsyncDatabase[Any]) -> dict[int, Known]:
         return {
             doc["_id"]: Known(
                 tuple(doc.get(name) for name in fields),
                 doc.get("detail_at") or doc.get("last_seen_at"),
                 doc.get("delisted_at") is not None,
             )
-            for doc in cursor
+            async for doc in db[Product.collection].find({}, projection)
         }
-    finally:
-        client.close()
+
+    return await _with_database(config, read)
+
+
+def read_known_products(config: MongoConfig, fields: tuple[str, ...]) -> dict[int, Known]:
+    """:func:`read_known_products_async`, blocking (run it in a worker thread)."""
+    return asyncio.run(read_known_products_async(config, fields))
 
 
 @dataclass
@@ -65,17 +102,16 @@ class NewReviews:
     found: int = 0
 
 
-def read_new_reviews(config: MongoConfig) -> tuple[list[NewReviews], int]:
+async def read_new_reviews_async(config: MongoConfig) -> tuple[list[NewReviews], int]:
     """The products (still listed) whose ``review_count`` is above their
     ``reviews_read_count`` (never read: above 0), with their known review ids,
-    and how many products were compared (blocking)."""
-    client: MongoClient[Any] = MongoClient(config.uri, **config.client_options())
-    try:
-        db = client[config.database]
+    and how many products were compared."""
+
+    async def read(db: AsyncDatabase[Any]) -> tuple[list[NewReviews], int]:
         wanted: list[NewReviews] = []
         compared = 0
         projection = {"review_count": 1, "reviews_read_count": 1, "delisted_at": 1}
-        for doc in db[Product.collection].find({}, projection).sort("_id", 1):
+        async for doc in db[Product.collection].find({}, projection).sort("_id", 1):
             count = doc.get("review_count")
             if not isinstance(count, int) or doc.get("delisted_at") is not None:
                 continue
@@ -89,8 +125,13 @@ def read_new_reviews(config: MongoConfig) -> tuple[list[NewReviews], int]:
         for start in range(0, len(ids), 1000):
             chunk = ids[start : start + 1000]
             query = {"product_id": {"$in": chunk}}
-            for doc in db[Comment.collection].find(query, {"_id": 1, "product_id": 1}):
+            async for doc in db[Comment.collection].find(query, {"_id": 1, "product_id": 1}):
                 by_id[doc["product_id"]].known.add(doc["_id"])
         return wanted, compared
-    finally:
-        client.close()
+
+    return await _with_database(config, read)
+
+
+def read_new_reviews(config: MongoConfig) -> tuple[list[NewReviews], int]:
+    """:func:`read_new_reviews_async`, blocking (run it in a worker thread)."""
+    return asyncio.run(read_new_reviews_async(config))

@@ -1,13 +1,14 @@
-"""MongoUpsertPipeline: items upserted into MongoDB in batches, off the reactor thread.
+"""MongoUpsertPipeline: items upserted into MongoDB in batches, through PyMongo's async client.
 
 On when ``MONGO_URI`` is set. Each item becomes an upsert keyed by its natural
 id (:func:`crawler.mongo.documents.upsert`); upserts are buffered and written with
 one unordered ``bulk_write`` per collection when ``MONGO_BATCH_SIZE`` are
 buffered, when the oldest has waited ``MONGO_FLUSH_SECONDS``, and at close.
-``bulk_write`` runs in a worker thread; while one batch is being written the
-next one fills, and when it is full ``process_item`` waits: a slow or absent
-server slows the crawl down instead of growing memory (at most about two
-batches are held).
+The client is :class:`pymongo.AsyncMongoClient`: every read and write is
+awaited on the crawl's event loop (Scrapy's asyncio reactor), no worker
+thread. While one batch is being written the next one fills, and when it is
+full ``process_item`` waits: a slow or absent server slows the crawl down
+instead of growing memory (at most about two batches are held).
 
 At open the collections get their indexes and a ``$jsonSchema`` validator
 (:mod:`crawler.mongo.collections`), idempotently; what the server refuses (no rights,
@@ -65,7 +66,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError
 from scrapy import signals as scrapy_signals
 from scrapy.exceptions import NotConfigured
@@ -76,14 +77,17 @@ from crawler.exceptions import MongoUnavailable
 from crawler.failures import record_failure
 from crawler.items import Product, item_type
 from crawler.mongo import history
-from crawler.mongo.collections import setup_collections
+from crawler.mongo.collections import ensure_collections
 from crawler.mongo.config import MongoConfig, is_transient, open_problem
 from crawler.mongo.documents import document_fields, upsert
 from crawler.run import run_dir
 from crawler.stopping import stopping
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from pymongo import UpdateOne
+    from pymongo.asynchronous.database import AsyncDatabase
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
@@ -108,7 +112,7 @@ class MongoUpsertPipeline:
             raise NotConfigured("MONGO_URI is not set")
         self.crawler = crawler
         self.config = config
-        self.client: MongoClient[Any] | None = None
+        self.client: AsyncMongoClient[Any] | None = None
         self._buffer: list[Pending] = []
         self._buffer_since = 0.0
         self._flushing: asyncio.Future[None] | None = None
@@ -134,14 +138,14 @@ class MongoUpsertPipeline:
 
     async def open_spider(self) -> None:
         config = self.config
-        self.client = MongoClient(config.uri, **config.client_options())
+        self.client = self._connect()
         db = self.client[config.database]
         try:
             # once: a server that cannot be used now is a setup problem
-            refused = await asyncio.to_thread(setup_collections, db)
+            refused = await ensure_collections(db)
         except Exception as exc:  # a boundary: any error at open is one sentence
             reason, sentence = open_problem(config, exc)
-            await asyncio.to_thread(self.client.close)
+            await self.client.close()
             self.client = None
             raise stopping(self.crawler, reason, sentence) from exc
         for sentence in refused:
@@ -178,7 +182,12 @@ class MongoUpsertPipeline:
             self._changes.close()
             self._changes = None
         if self.client is not None:
-            await asyncio.to_thread(self.client.close)
+            await self.client.close()
+            self.client = None
+
+    def _connect(self) -> AsyncMongoClient[Any]:
+        """A client (it connects at its first operation, on the running loop)."""
+        return AsyncMongoClient(self.config.uri, **self.config.client_options())
 
     async def _delist(self) -> None:
         """Mark withdrawn what a complete listing walk did not see."""
@@ -219,24 +228,19 @@ class MongoUpsertPipeline:
         if ledger.troubles(self.stats.get_stats()):
             return
         config = self.config
-
-        def advance() -> None:
-            client: MongoClient[Any] = MongoClient(config.uri, **config.client_options())
-            try:
-                history.complete_run(
-                    client[config.database],
-                    self.state_key or "",
-                    self.run_id,
-                    self.started_at,
-                    datetime.now(UTC),
-                )
-            finally:
-                client.close()
-
+        client = self._connect()  # the pipeline's own is closed by now
         try:
-            await asyncio.to_thread(advance)
+            await history.complete_run(
+                client[config.database],
+                self.state_key or "",
+                self.run_id,
+                self.started_at,
+                datetime.now(UTC),
+            )
         except Exception as exc:  # a boundary: the state stays behind, never ahead
             logger.error("MongoDB at %s: could not advance crawl_state (%s).", config.where, exc)
+        finally:
+            await client.close()
 
     def _write_changes(self, records: list[dict[str, Any]]) -> None:
         spider = self.crawler.spider
@@ -303,21 +307,22 @@ class MongoUpsertPipeline:
         for collection, entries in groups.items():
             await self._write_group(collection, entries)
 
-    def _bulk_write(self, collection: str, ops: list[UpdateOne]) -> None:
+    def _db(self) -> AsyncDatabase[Any]:
         assert self.client is not None
-        self.client[self.config.database][collection].bulk_write(ops, ordered=False)
+        return self.client[self.config.database]
 
-    def _read_existing(self, ids: list[Any]) -> dict[Any, dict[str, Any]]:
+    async def _bulk_write(self, collection: str, ops: list[UpdateOne]) -> None:
+        await self._db()[collection].bulk_write(ops, ordered=False)
+
+    async def _read_existing(self, ids: list[Any]) -> dict[Any, dict[str, Any]]:
         """The stored state of a batch's products: one read per batch."""
-        assert self.client is not None
-        products = self.client[self.config.database][Product.collection]
+        products = self._db()[Product.collection]
         cursor = products.find({"_id": {"$in": ids}}, history.projection(self.tracked))
-        return {doc["_id"]: doc for doc in cursor}
+        return {doc["_id"]: doc async for doc in cursor}
 
-    def _write_history(self, ops: list[UpdateOne]) -> set[Any]:
+    async def _write_history(self, ops: list[UpdateOne]) -> set[Any]:
         """Insert the batch's history rows; the ids of those not there already."""
-        assert self.client is not None
-        result = self.client[self.config.database][history.HISTORY].bulk_write(ops, ordered=False)
+        result = await self._db()[history.HISTORY].bulk_write(ops, ordered=False)
         return set((result.upserted_ids or {}).values())
 
     async def _plan(self, collection: str, entries: list[Pending]) -> list[UpdateOne]:
@@ -395,14 +400,14 @@ class MongoUpsertPipeline:
         self.stats.inc_value("mongo/batches")
         self._count_stored(entries, len(entries))
 
-    async def _call(self, what: str, func: Any, *args: Any) -> Any:
-        """``func(*args)`` in a worker thread, retried with backoff while the
-        error is transient. :class:`MongoUnavailable` when the retry budget is
-        spent; other errors are raised as they come."""
+    async def _call(self, what: str, func: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """``await func(*args)``, retried with backoff while the error is
+        transient. :class:`MongoUnavailable` when the retry budget is spent;
+        other errors are raised as they come."""
         attempt = 0
         while True:
             try:
-                return await asyncio.to_thread(func, *args)
+                return await func(*args)
             except Exception as exc:
                 if not is_transient(exc):
                     raise

@@ -50,3 +50,13 @@ def test_out_of_reach_is_short() -> None:
         "within 10 s (db.example:27017: [Errno 111] Connection refused); check MONGO_URI "
         "and that the server is up."
     )
+
+
+def test_the_async_clients_refusal_reads_as_the_blocking_ones() -> None:
+    # AsyncMongoClient connects with asyncio, whose refusal repeats the address
+    refused = ServerSelectionTimeoutError(
+        "db.example:27017: [Errno 111] Connect call failed ('10.0.0.7', 27017) (configured "
+        "timeouts: socketTimeoutMS: 60000.0ms, connectTimeoutMS: 10000.0ms), Timeout: 10.0s, "
+        "Topology Description: <TopologyDescription id: 1, topology_type: Unknown>"
+    )
+    assert short_error(refused) == "db.example:27017: [Errno 111] Connection refused"
