@@ -1,15 +1,12 @@
 """What the spiders read back from MongoDB, through PyMongo's async client
 (:class:`pymongo.AsyncMongoClient`).
 
-Each reader is a coroutine (``*_async``: await it on the crawl's event loop)
-and a blocking function of the same name without the suffix, which runs the
-coroutine on an event loop of its own: for a caller that is not on a loop (a
-worker thread, a command-line tool). Both open a client, read, and close it.
+Each reader is a coroutine, awaited by a spider's ``start()`` on the crawl's
+event loop (no worker thread); it opens a client, reads, and closes it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -39,7 +36,7 @@ async def _with_database(
         await client.close()
 
 
-async def read_product_ids_async(config: MongoConfig) -> list[int]:
+async def read_product_ids(config: MongoConfig) -> list[int]:
     """Ids of the products collection, in order."""
 
     async def read(db: AsyncDatabase[Any]) -> list[int]:
@@ -47,11 +44,6 @@ async def read_product_ids_async(config: MongoConfig) -> list[int]:
         return [doc["_id"] async for doc in cursor]
 
     return await _with_database(config, read)
-
-
-def read_product_ids(config: MongoConfig) -> list[int]:
-    """:func:`read_product_ids_async`, blocking (run it in a worker thread)."""
-    return asyncio.run(read_product_ids_async(config))
 
 
 class Known(NamedTuple):
@@ -64,9 +56,7 @@ class Known(NamedTuple):
     delisted: bool
 
 
-async def read_known_products_async(
-    config: MongoConfig, fields: tuple[str, ...]
-) -> dict[int, Known]:
+async def read_known_products(config: MongoConfig, fields: tuple[str, ...]) -> dict[int, Known]:
     """Every product's listing fields, detail time and withdrawal."""
     projection = dict.fromkeys((*fields, "detail_at", "last_seen_at", "delisted_at"), 1)
 
@@ -83,11 +73,6 @@ async def read_known_products_async(
     return await _with_database(config, read)
 
 
-def read_known_products(config: MongoConfig, fields: tuple[str, ...]) -> dict[int, Known]:
-    """:func:`read_known_products_async`, blocking (run it in a worker thread)."""
-    return asyncio.run(read_known_products_async(config, fields))
-
-
 @dataclass
 class NewReviews:
     """A product whose review count rose past what its reviews were read up to."""
@@ -102,7 +87,7 @@ class NewReviews:
     found: int = 0
 
 
-async def read_new_reviews_async(config: MongoConfig) -> tuple[list[NewReviews], int]:
+async def read_new_reviews(config: MongoConfig) -> tuple[list[NewReviews], int]:
     """The products (still listed) whose ``review_count`` is above their
     ``reviews_read_count`` (never read: above 0), with their known review ids,
     and how many products were compared."""
@@ -130,8 +115,3 @@ async def read_new_reviews_async(config: MongoConfig) -> tuple[list[NewReviews],
         return wanted, compared
 
     return await _with_database(config, read)
-
-
-def read_new_reviews(config: MongoConfig) -> tuple[list[NewReviews], int]:
-    """:func:`read_new_reviews_async`, blocking (run it in a worker thread)."""
-    return asyncio.run(read_new_reviews_async(config))

@@ -25,7 +25,6 @@ upstream are not deleted.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from dataclasses import dataclass, field
@@ -115,11 +114,11 @@ class CommentsSpider(MarketplaceSpider):
         return self.reviews_request(product_id, page=1)
 
     async def product_ids_from_mongo(self) -> list[int]:
-        """The ids of the products collection, read in a worker thread."""
+        """The ids of the products collection."""
         config = MongoConfig.from_settings(self.settings)
         assert config is not None  # parse_arguments lets "no ids" through only then
         try:
-            ids = await asyncio.to_thread(read_product_ids, config)
+            ids = await read_product_ids(config)
         except PyMongoError as exc:  # the database is a boundary
             logger.error("Cannot read product ids from MongoDB at %s: %s", config.where, exc)
             raise CloseSpider("mongo_unavailable") from exc
@@ -135,7 +134,7 @@ class CommentsSpider(MarketplaceSpider):
         config = MongoConfig.from_settings(self.settings)
         assert config is not None  # CommentsArgs lets mode=new through only then
         try:
-            wanted, compared = await asyncio.to_thread(read_new_reviews, config)
+            wanted, compared = await read_new_reviews(config)
         except PyMongoError as exc:  # the database is a boundary
             logger.error("Cannot read review counts from MongoDB at %s: %s", config.where, exc)
             raise CloseSpider("mongo_unavailable") from exc

@@ -130,11 +130,11 @@ class ProductsSpider(MarketplaceSpider):
             yield self.listing_request(category_id, brand_id, page=1)
 
     async def read_known(self) -> None:
-        """The products collection's state, read once in a worker thread."""
+        """The products collection's state, read once."""
         config = MongoConfig.from_settings(self.settings)
         assert config is not None  # ProductsArgs lets mode=track through only then
         try:
-            self.known = await asyncio.to_thread(read_known_products, config, LISTING_FIELDS)
+            self.known = await read_known_products(config, LISTING_FIELDS)
         except PyMongoError as exc:  # the database is a boundary
             logger.error("Cannot read the products of MongoDB at %s: %s", config.where, exc)
             raise CloseSpider("mongo_unavailable") from exc

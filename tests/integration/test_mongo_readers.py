@@ -1,6 +1,5 @@
 """What the spiders read back from MongoDB (crawler/mongo/readers.py), against
-a real wire-protocol server: the coroutines on the async client, and the
-blocking names the spiders run in a worker thread."""
+a real wire-protocol server: coroutines on the async client."""
 
 from __future__ import annotations
 
@@ -16,14 +15,7 @@ from pymongo.errors import PyMongoError
 from scrapy.settings import Settings
 
 from crawler.mongo.config import MongoConfig
-from crawler.mongo.readers import (
-    read_known_products,
-    read_known_products_async,
-    read_new_reviews,
-    read_new_reviews_async,
-    read_product_ids,
-    read_product_ids_async,
-)
+from crawler.mongo.readers import read_known_products, read_new_reviews, read_product_ids
 from tests.support.servers import MongoServer
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -54,12 +46,12 @@ def stored(mongo_db: tuple[str, str]) -> MongoConfig:
     return config(uri, database)
 
 
-def test_the_coroutines_and_the_blocking_names_read_the_same(stored: MongoConfig) -> None:
+def test_the_readers_read_what_is_stored(stored: MongoConfig) -> None:
     async def both() -> tuple[Any, Any, Any]:
         return (
-            await read_product_ids_async(stored),
-            await read_known_products_async(stored, ("price",)),
-            await read_new_reviews_async(stored),
+            await read_product_ids(stored),
+            await read_known_products(stored, ("price",)),
+            await read_new_reviews(stored),
         )
 
     ids, known, (wanted, compared) = asyncio.run(both())
@@ -68,16 +60,6 @@ def test_the_coroutines_and_the_blocking_names_read_the_same(stored: MongoConfig
     assert known[4].delisted
     assert [(w.product_id, w.read_count, w.known) for w in wanted] == [(2, 1, {70}), (3, 0, {71})]
     assert compared == 3  # the withdrawn product is not compared
-    # the spiders' way: the blocking names in a worker thread, from a running loop
-
-    async def in_threads() -> tuple[Any, Any, Any]:
-        return (
-            await asyncio.to_thread(read_product_ids, stored),
-            await asyncio.to_thread(read_known_products, stored, ("price",)),
-            await asyncio.to_thread(read_new_reviews, stored),
-        )
-
-    assert asyncio.run(in_threads()) == (ids, known, (wanted, compared))
 
 
 # PyMongo 4.20's async monitor, cancelled by close() in the middle of connecting
@@ -92,5 +74,5 @@ def test_a_server_out_of_reach_is_a_pymongo_error(
     server.kill()
     gone = config(server.uri, "catalogue", MONGO_TIMEOUT_SECONDS=0.3)
     with pytest.raises(PyMongoError):  # what the spiders turn into mongo_unavailable
-        read_product_ids(gone)
+        asyncio.run(read_product_ids(gone))
     gc.collect()
