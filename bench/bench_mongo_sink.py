@@ -53,7 +53,7 @@ from scrapy.utils.test import get_crawler  # noqa: E402
 
 from crawler.extract.api import extract_product  # noqa: E402
 from crawler.items import Product  # noqa: E402
-from crawler.mongo.collections import setup_collections  # noqa: E402
+from crawler.mongo.collections import ensure_collections  # noqa: E402
 from crawler.mongo.config import MongoConfig  # noqa: E402
 from crawler.mongo.documents import upsert  # noqa: E402
 from crawler.pipelines.clean import CleanPipeline  # noqa: E402
@@ -95,11 +95,16 @@ def make_products(count: int) -> list[Product]:
     return items
 
 
-def fresh_db(client: MongoClient[Any], name: str) -> Any:
+def fresh_db(client: MongoClient[Any], uri: str, name: str) -> Any:
+    """The database ``name``, emptied, with the collections a crawl's start makes."""
     client.drop_database(name)
-    db = client[name]
-    setup_collections(db)
-    return db
+
+    async def set_up() -> None:
+        async with AsyncMongoClient(uri) as setup:
+            await ensure_collections(setup[name])
+
+    asyncio.run(set_up())
+    return client[name]
 
 
 def run_pipeline(uri: str, database: str, items: list[Product], batch_size: int) -> Timed:
@@ -185,17 +190,17 @@ def measure(
     try:
         for _ in range(repeats):
             runs["client_side"].append(client_side(items))
-            fresh_db(client, database)
+            fresh_db(client, uri, database)
             runs["pipeline"].append(run_pipeline(uri, database, items, batch_size))
-            collection = fresh_db(client, database)[Product.collection]
+            collection = fresh_db(client, uri, database)[Product.collection]
             runs["raw_bulk"].append(run_raw_bulk(collection, ops, batch_size))
             assert collection.count_documents({}) == count
-            collection = fresh_db(client, database)[Product.collection]
+            collection = fresh_db(client, uri, database)[Product.collection]
             runs["raw_bulk_async"].append(
                 run_raw_bulk_async(uri, options, database, ops, batch_size)
             )
             assert collection.count_documents({}) == count
-            collection = fresh_db(client, database)[Product.collection]
+            collection = fresh_db(client, uri, database)[Product.collection]
             runs["per_item"].append(run_per_item(collection, ops[:per_item_count]))
         client.drop_database(database)
     finally:

@@ -1,8 +1,7 @@
 """Each collection's indexes and ``$jsonSchema`` validator, made from the item
 schemas (:mod:`crawler.schemas`), and :func:`ensure_collections`, which puts
 them in place idempotently at the start of a crawl, through PyMongo's async
-client (:func:`setup_collections` does the same through a blocking client, for
-command-line tools and tests)."""
+client."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from crawler.schemas import SCHEMAS
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
-    from pymongo.database import Database
 
 #: item class -> the indexes users' lookups need (``_id``, unique, is implicit)
 INDEXES: dict[type, list[IndexModel]] = {
@@ -138,35 +136,6 @@ async def ensure_collections(db: AsyncDatabase[Any]) -> list[str]:
             refused.append(f"the indexes of {name} ({exc.code}: {exc})")
     try:  # the change history (crawler/mongo/history.py): no validator, rows we write
         await db["product_history"].create_indexes(HISTORY_INDEXES)
-    except OperationFailure as exc:
-        refused.append(f"the indexes of product_history ({exc.code}: {exc})")
-    return refused
-
-
-def setup_collections(db: Database[Any]) -> list[str]:
-    """:func:`ensure_collections` through a blocking client (command-line
-    tools, tests); the same steps, the same sentences."""
-    refused = []
-    existing = {c["name"]: c.get("options", {}) for c in db.list_collections()}
-    for cls, schema in SCHEMAS.items():
-        name = cls.collection  # type: ignore[attr-defined]
-        wanted = _wanted(cls, schema)
-        try:
-            if name not in existing:
-                try:
-                    db.create_collection(name, **wanted)
-                except CollectionInvalid:
-                    db.command("collMod", name, **wanted)
-            elif _differs(existing[name], wanted):
-                db.command("collMod", name, **wanted)
-        except OperationFailure as exc:
-            refused.append(f"the $jsonSchema validator of {name} ({exc.code}: {exc})")
-        try:
-            db[name].create_indexes(INDEXES[cls])
-        except OperationFailure as exc:
-            refused.append(f"the indexes of {name} ({exc.code}: {exc})")
-    try:
-        db["product_history"].create_indexes(HISTORY_INDEXES)
     except OperationFailure as exc:
         refused.append(f"the indexes of product_history ({exc.code}: {exc})")
     return refused

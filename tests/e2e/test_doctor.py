@@ -5,6 +5,7 @@ on 127.0.0.1; the command as users run it, in a child process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
@@ -13,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
-from crawler.mongo.collections import setup_collections
+from crawler.mongo.collections import ensure_collections
 from crawler.redact import redact_url
 from sim.testing import SimProcess
 from tests.support.paths import ROOT
@@ -52,6 +53,11 @@ def doctor(env: dict[str, str], *args: str) -> Doctor:
     return Doctor(done.returncode, done.stdout, done.stderr)
 
 
+async def set_up(uri: str, database: str) -> list[str]:
+    async with AsyncMongoClient(uri) as client:
+        return await ensure_collections(client[database])
+
+
 @pytest.fixture
 def base_env(sim: SimProcess, truth: dict, tmp_path: Path) -> dict[str, str]:
     return {
@@ -63,8 +69,7 @@ def base_env(sim: SimProcess, truth: dict, tmp_path: Path) -> dict[str, str]:
 
 def test_all_fine(base_env: dict[str, str], mongo_db: tuple[str, str], redis_db: str) -> None:
     uri, database = mongo_db
-    with MongoClient(uri) as client:
-        assert setup_collections(client[database]) == []  # what a crawl's start does
+    assert asyncio.run(set_up(uri, database)) == []  # what a crawl's start does
     env = {**base_env, "MONGO_URI": uri, "MONGO_DATABASE": database}
     result = doctor({**env, "REDIS_URL": redis_db, "DISTRIBUTED": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
