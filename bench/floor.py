@@ -4,7 +4,7 @@ What Scrapy itself costs for our crawl: the same requests as ``scrapy crawl
 products`` (the categories' brand filters, every listing page of every
 (category, brand), each product's detail once; or the details of an ids file)
 and the same per-record work as the baseline (bench/baseline.py): extraction
-(``crawler.extract.api``), HTML cleaning (``crawler.html``), validation (the
+(``crawler.extract.api``), HTML cleaning (``CleanPipeline.process_item`` as a plain function), validation (the
 compiled schemas of ``crawler.schemas``), JSON Lines batch files of 1,000
 records written with orjson. None of the project's spiders, middlewares,
 pipelines, extensions or add-ons: Scrapy's default components, no item
@@ -42,7 +42,6 @@ from urllib.parse import urlencode
 
 import orjson
 import scrapy
-from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.crawler import AsyncCrawlerProcess, CrawlerProcess
 from scrapy.settings import BaseSettings, Settings
@@ -50,6 +49,7 @@ from scrapy.utils.reactor import _asyncio_reactor_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.baseline import BatchWriter
 from crawler.args import read_ids_file
 from crawler.exceptions import ExtractionError
 from crawler.extract.api import (
@@ -59,8 +59,8 @@ from crawler.extract.api import (
     extract_product,
     parse_json,
 )
-from crawler.html import html_to_text, sanitize_html
 from crawler.items import Product
+from crawler.pipelines.clean import CleanPipeline
 from crawler.pipelines.validate import CHECKERS, json_record
 
 if TYPE_CHECKING:
@@ -105,60 +105,9 @@ def project_settings() -> dict[str, Any]:
     return found
 
 
-class BatchWriter:
-    """JSON Lines files of ``size`` records, as the baseline's."""
-
-    def __init__(self, folder: Path, prefix: str, size: int = 1000) -> None:
-        self.folder, self.prefix, self.size = folder, prefix, size
-        self.buffer: list[bytes] = []
-        self.batch = 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.buffer.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-        if len(self.buffer) >= self.size:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.batch += 1
-            path = self.folder / f"{self.prefix}-{self.batch:05d}.jsonl"
-            path.write_bytes(b"".join(self.buffer))
-            self.buffer = []
-
-
-#: (fields cleaned to multi-line text, fields cleaned to one line) of a product
-TEXT = ("short_description",)
-LINE = ("name", "brand_name", "category_name", "seller_name")
-
-
-def _text(value: Any, *, one_line: bool) -> Any:
-    return html_to_text(value, one_line=one_line) if isinstance(value, str) else value
-
-
-def clean(item: Product) -> Product:
-    """What the clean step does to a product (crawler/pipelines/clean.py), from
-    the plain functions of crawler/html.py."""
-    adapter = ItemAdapter(item)
-    for name in TEXT:
-        adapter[name] = _text(adapter.get(name), one_line=False)
-    for name in LINE:
-        adapter[name] = _text(adapter.get(name), one_line=True)
-    html = adapter.get("description_html")
-    if isinstance(html, str):
-        adapter["description_text"] = html_to_text(html)
-        adapter["description_html"] = sanitize_html(html)
-    adapter["specifications"] = [
-        {
-            **row,
-            "group": html_to_text(row.get("group"), one_line=True),
-            "name": html_to_text(row.get("name"), one_line=True),
-            "code": row["code"].strip() if isinstance(row.get("code"), str) else row.get("code"),
-            "value": html_to_text(row.get("value")),
-        }
-        for row in adapter.get("specifications") or []
-        if isinstance(row, dict)
-    ]
-    return item
+#: the clean step as the baseline calls it: the pipeline's plain function,
+#: not a component in Scrapy's item path (it uses no crawler)
+CLEANER = CleanPipeline(None)  # type: ignore[arg-type]
 
 
 class FloorSpider(scrapy.Spider):
@@ -256,7 +205,7 @@ class FloorSpider(scrapy.Spider):
         except ExtractionError:
             self.counts["failed"] += 1
             return
-        clean(item)
+        CLEANER.process_item(item)
         record = json_record(item)
         self.counts["records"] += 1
         problems = CHECKERS[Product].problems(record)
