@@ -53,6 +53,29 @@ from sim.testing import SimProcess  # noqa: E402
 from tests.support.servers import RedisServer  # noqa: E402
 
 
+def crawl_env(sim: SimProcess, redis_url: str) -> dict[str, str]:
+    """The environment of a benchmark crawl: the simulator's categories, Redis."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MARKETPLACE_URL": sim.url,
+        "CATEGORIES": ",".join(map(str, sim.truth(reviews=0)["categories"])),
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MONGO_URI", None)
+    return env
+
+
+def crawl_command(output: Path, distributed: bool, settings: dict[str, Any]) -> list[str]:
+    """``scrapy crawl products`` into ``output``, plain or distributed."""
+    args = [sys.executable, "-m", "scrapy", "crawl", "products", "-a", "run_id=bench"]
+    args += ["-s", f"OUTPUT_DIR={output}", "-s", f"DISTRIBUTED={int(distributed)}"]
+    for name, value in settings.items():
+        args += ["-s", f"{name}={value}"]
+    return args
+
+
 def run_workers(
     count: int,
     sim: SimProcess,
@@ -63,33 +86,11 @@ def run_workers(
     timeout: float = 900,
 ) -> list[dict[str, Any]]:
     """Start ``count`` crawl processes at once; return their run reports."""
-    categories = ",".join(map(str, sim.truth(reviews=0)["categories"]))
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MARKETPLACE_URL": sim.url,
-        "CATEGORIES": categories,
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "WARNING",
-    }
+    env = crawl_env(sim, redis_url)
     procs = []
     for index in range(count):
         output = tmp / f"w{index}"
-        args = [
-            sys.executable,
-            "-m",
-            "scrapy",
-            "crawl",
-            "products",
-            "-a",
-            "run_id=bench",
-            "-s",
-            f"OUTPUT_DIR={output}",
-            "-s",
-            f"DISTRIBUTED={int(distributed)}",
-        ]
-        for name, value in settings.items():
-            args += ["-s", f"{name}={value}"]
+        args = crawl_command(output, distributed, settings)
         procs.append(
             (
                 output,
@@ -201,31 +202,8 @@ def pinned_run(
 ) -> dict[str, Any]:
     """One crawl process pinned to ``core``; its CPU from its own rusage, what
     Redis did meanwhile from Redis' counters."""
-    categories = ",".join(map(str, sim.truth(reviews=0)["categories"]))
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MARKETPLACE_URL": sim.url,
-        "CATEGORIES": categories,
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("MONGO_URI", None)
-    args = [
-        sys.executable,
-        "-m",
-        "scrapy",
-        "crawl",
-        "products",
-        "-a",
-        "run_id=bench",
-        "-s",
-        f"OUTPUT_DIR={output}",
-        "-s",
-        f"DISTRIBUTED={int(distributed)}",
-        "-s",
-        f"DISTRIBUTED_CRAWL={crawl}",
-    ]
+    env = crawl_env(sim, redis_url)
+    args = crawl_command(output, distributed, {"DISTRIBUTED_CRAWL": crawl})
     with redis.Redis.from_url(redis_url) as client:
         before = redis_counters(client)
         proc = subprocess.Popen(

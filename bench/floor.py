@@ -4,12 +4,13 @@ What Scrapy itself costs for our crawl: the same requests as ``scrapy crawl
 products`` (the categories' brand filters, every listing page of every
 (category, brand), each product's detail once; or the details of an ids file)
 and the same per-record work as the baseline (bench/baseline.py): extraction
-(``crawler.extract.api``), HTML cleaning (``CleanPipeline.process_item`` as a plain function), validation (the
-compiled schemas of ``crawler.schemas``), JSON Lines batch files of 1,000
-records written with orjson. None of the project's spiders, middlewares,
-pipelines, extensions or add-ons: Scrapy's default components, no item
-pipeline, no feed exporter, ``CONCURRENT_ITEMS = 1``; a valid record is
-yielded as an item, so that it takes Scrapy's item path as ours does.
+(``crawler.extract.api``), HTML cleaning (``CleanPipeline.process_item`` as a
+plain function), validation (the compiled schemas of ``crawler.schemas``),
+JSON Lines batch files of 1,000 records (the baseline's writer). None of the
+project's spiders, middlewares, pipelines, extensions or add-ons: Scrapy's
+default components, no item pipeline, no feed exporter, ``CONCURRENT_ITEMS =
+1``; a valid record is yielded as an item, so that it takes Scrapy's item path
+as ours does.
 
 The handler and reactor are the project's: ``TWISTED_REACTOR``,
 ``TWISTED_REACTOR_ENABLED``, ``DOWNLOAD_HANDLERS`` and ``ASYNCIO_EVENT_LOOP``
