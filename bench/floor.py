@@ -46,6 +46,8 @@ import scrapy
 from scrapy import signals
 from scrapy.crawler import AsyncCrawlerProcess, CrawlerProcess
 from scrapy.settings import BaseSettings, Settings
+from scrapy.utils.misc import load_object
+from scrapy.utils.python import global_object_name
 from scrapy.utils.reactor import _asyncio_reactor_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -74,12 +76,6 @@ PRODUCT = "/api/v2/products/{id}"
 
 #: the project's choices of handler and reactor, copied when it sets them
 FOLLOWED = ("TWISTED_REACTOR", "TWISTED_REACTOR_ENABLED", "DOWNLOAD_HANDLERS", "ASYNCIO_EVENT_LOOP")
-#: the project's handlers that are subclasses of Scrapy's, and Scrapy's
-OURS_TO_SCRAPY = {
-    "crawler.handlers.aiohttp.AiohttpHandler": (
-        "scrapy.core.downloader.handlers._aiohttp.AiohttpDownloadHandler"
-    ),
-}
 #: the project's settings that make the same requests at the same concurrency
 SAME_REQUESTS = (
     "CONCURRENT_REQUESTS",
@@ -88,6 +84,15 @@ SAME_REQUESTS = (
     "DEFAULT_REQUEST_HEADERS",
     "LISTING_PAGE_SIZE",
 )
+
+
+def scrapy_handler(path: str) -> str:
+    """Scrapy's handler for a project handler that subclasses one (its nearest
+    base class from Scrapy); any other handler as it is."""
+    if not path.startswith("crawler."):
+        return path
+    base = next(c for c in load_object(path).__mro__ if c.__module__.startswith("scrapy."))
+    return global_object_name(base)
 
 
 def project_settings() -> dict[str, Any]:
@@ -100,8 +105,7 @@ def project_settings() -> dict[str, Any]:
         # the handler Scrapy ships for the project's own subclass of it (a
         # project component: lazy, one INFO line, no per-host pool cap)
         found["DOWNLOAD_HANDLERS"] = {
-            scheme: OURS_TO_SCRAPY.get(path, path)
-            for scheme, path in found["DOWNLOAD_HANDLERS"].items()
+            scheme: scrapy_handler(path) for scheme, path in found["DOWNLOAD_HANDLERS"].items()
         }
     return found
 

@@ -43,6 +43,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from crawler.handlers.aiohttp import TWISTED_HANDLERS  # noqa: E402
 from sim.testing import SimProcess  # noqa: E402
 
 if TYPE_CHECKING:
@@ -132,16 +133,6 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_ms_per_record": round(1000 * cpu / records, 3) if records else None,
         "runs": runs,
     }
-
-
-#: Twisted's HTTP client, Scrapy's default and the fallback of ours (aiohttp,
-#: crawler/handlers/aiohttp.py): ``-s DOWNLOAD_HANDLERS=...``
-TWISTED_HANDLERS = orjson.dumps(
-    {
-        scheme: "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
-        for scheme in ("http", "https")
-    }
-).decode()
 
 
 def ratios(result: dict[str, Any], variants: list[str]) -> None:

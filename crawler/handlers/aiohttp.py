@@ -25,6 +25,7 @@ scrapy-playwright's handler (its own ``DOWNLOAD_HANDLERS``).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING, ClassVar
 
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Scrapy's own (Twisted) client, the fallback
 TWISTED_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
+#: the fallback as a ``-s DOWNLOAD_HANDLERS=...`` value
+TWISTED_HANDLERS = json.dumps(dict.fromkeys(("http", "https"), TWISTED_HANDLER))
 
 
 class AiohttpHandler(AiohttpDownloadHandler):

@@ -18,8 +18,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from crawler.handlers.aiohttp import TWISTED_HANDLERS
 from sim.testing import SimProcess
-from tests.support.crawl import TWISTED_HANDLERS
 from tests.support.paths import ROOT
 from tests.support.servers import MongoServer
 

@@ -25,8 +25,9 @@ import orjson
 import pytest
 from pymongo import MongoClient
 
+from crawler.handlers.aiohttp import TWISTED_HANDLERS
 from sim.testing import SimProcess
-from tests.support.crawl import TWISTED_HANDLERS, CrawlResult, duplicates, run_crawl
+from tests.support.crawl import CrawlResult, duplicates, run_crawl
 
 FAULTS = {"error_rate": 0.1, "drop_rate": 0.02, "malformed_rate": 0.01, "rate_limit": 40}
 #: short waits, so that the test stays short; Retry-After as the simulator says

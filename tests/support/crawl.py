@@ -14,12 +14,6 @@ import orjson
 
 from tests.support.paths import ROOT
 
-#: ``-s DOWNLOAD_HANDLERS=...`` for Twisted's HTTP client, the fallback of the
-#: default aiohttp one (crawler/handlers/aiohttp.py)
-TWISTED_HANDLERS = orjson.dumps(
-    dict.fromkeys(("http", "https"), "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler")
-).decode()
-
 
 @dataclass
 class CrawlResult:
